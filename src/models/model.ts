@@ -1,0 +1,75 @@
+// The one model interface. Every pipeline (inspect, init, export, train, eval, segment) talks to a
+// `ModelDef`, so ReSTR and Shared-RIS share all of them: a model says how to build its graph from
+// its config, what its inputs and outputs are, its loss, its parts, and how to read its text.
+
+import type { DType, Graph, Tensor } from '../graph/graph.js';
+import type { Registry, Scope } from '../nn/params.js';
+
+/** Inputs every model's forward takes: a letterboxed normalized image and token ids (0 = padding). */
+export interface ModelInputs {
+  image: Tensor; // float32 [B, 3, S, S]
+  tokens: Tensor; // int64 [B, L]
+}
+
+/** Training-only inputs: targets and host-fed stochastic-depth scales. */
+export interface TrainInputs {
+  mask: Tensor; // float32 [B, 1, S, S] ground truth
+  /** Model-specific extra targets (e.g. ReSTR's patch labels [B, Nv]). */
+  extra: Record<string, Tensor>;
+  /** Stochastic depth scales by block name ([B,1,1] each), absent at inference. */
+  dropPath?: ReadonlyMap<string, { attn: Tensor; mlp: Tensor }>;
+}
+
+export interface ForwardResult {
+  /** [B, 1, S, S] mask logits at input resolution. */
+  maskLogits: Tensor;
+  /** Optional extra named outputs (ReSTR: patch_logits [B, Nv]). */
+  extra: Record<string, Tensor>;
+  /** Buffers updated in training (BatchNorm running stats): name → new value. */
+  bufferUpdates?: Map<string, Tensor>;
+}
+
+export interface PartCost {
+  name: string;
+  params: number;
+  macs: number;
+}
+
+export interface ModelDef<C> {
+  /** `model` field of the config and checkpoint format id (`refseg.restr/1`). */
+  readonly kind: string;
+  readonly format: string;
+  /** Name of the token-id graph input in exported models (ReSTR `words`, Shared-RIS `text`). */
+  readonly tokenInput: string;
+  /** Validates and completes a config (errors name the field). */
+  validate(raw: unknown): C;
+  imageSize(c: C): number;
+  maxTokens(c: C): number;
+  /** Probability threshold for binarization (ReSTR 0.5, Shared-RIS 0.35). */
+  threshold(c: C): number;
+  /** Pixel normalization applied after letterboxing. */
+  normalization(c: C): { mean: readonly number[]; std: readonly number[] };
+  /** Builds the forward; `train` adds drop path / batch statistics. */
+  forward(s: Scope, c: C, x: ModelInputs, train?: TrainInputs): ForwardResult;
+  /** The scalar loss (training graph). */
+  loss(c: C, out: ForwardResult, t: TrainInputs): Tensor;
+  /** Extra training targets: name → dtype and shape for batch B. */
+  trainTargets(c: C, batch: number): Record<string, { dtype: DType; shape: number[] }>;
+  /** Block names that get a stochastic-depth scale and their drop rates. */
+  dropPathBlocks(c: C): { name: string; rate: number }[];
+  /** Name prefixes of the parts reported by `inspect` (MACs by graph scope, params by name). */
+  parts(c: C): { name: string; paramPrefix: string[]; scope: string[] }[];
+}
+
+export type AnyModelDef = ModelDef<unknown>;
+
+/** Helper for builders: a fresh graph with the model's standard inputs. */
+export function standardInputs<C>(def: ModelDef<C>, c: C, g: Graph, batch: number | string): ModelInputs {
+  const s = def.imageSize(c);
+  return {
+    image: g.input('image', 'float32', [batch, 3, s, s]),
+    tokens: g.input(def.tokenInput, 'int64', [batch, def.maxTokens(c)]),
+  };
+}
+
+export type { Registry };
