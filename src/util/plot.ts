@@ -1,0 +1,89 @@
+// Line charts as PNG (training curves, breakdown plots): an SVG drawn here, rasterized by sharp.
+// No plotting dependency: axes with "nice" ticks, several series, a legend.
+
+import sharp from 'sharp';
+
+export interface Series {
+  name: string;
+  points: readonly (readonly [number, number])[];
+  color?: string;
+}
+
+export interface ChartOptions {
+  title: string;
+  xLabel: string;
+  yLabel: string;
+  width?: number;
+  height?: number;
+  logY?: boolean;
+}
+
+const PALETTE = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b'];
+
+const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+
+/** About `n` round tick values covering [lo, hi]. */
+export function niceTicks(lo: number, hi: number, n = 5): number[] {
+  if (!(hi > lo)) return [lo];
+  const raw = (hi - lo) / n;
+  const mag = Math.pow(10, Math.floor(Math.log10(raw)));
+  const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => s >= raw) ?? 10 * mag;
+  const ticks: number[] = [];
+  for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) ticks.push(Number(v.toPrecision(12)));
+  return ticks;
+}
+
+function fmt(v: number): string {
+  if (v !== 0 && (Math.abs(v) >= 1e5 || Math.abs(v) < 1e-3)) return v.toExponential(1);
+  return String(Number(v.toPrecision(4)));
+}
+
+export function lineChartSvg(series: readonly Series[], o: ChartOptions): string {
+  const W = o.width ?? 720;
+  const H = o.height ?? 420;
+  const m = { l: 70, r: 20, t: 40, b: 50 };
+  const all = series.flatMap((s) => s.points).filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y) && (!o.logY || y > 0));
+  const tf = (y: number) => (o.logY ? Math.log10(y) : y);
+  let [x0, x1] = all.length ? [Math.min(...all.map((p) => p[0])), Math.max(...all.map((p) => p[0]))] : [0, 1];
+  let [y0, y1] = all.length ? [Math.min(...all.map((p) => tf(p[1]))), Math.max(...all.map((p) => tf(p[1])))] : [0, 1];
+  if (x1 === x0) x1 = x0 + 1;
+  if (y1 === y0) [y0, y1] = [y0 - 0.5, y1 + 0.5];
+  const pad = (y1 - y0) * 0.05;
+  [y0, y1] = [y0 - pad, y1 + pad];
+  const px = (x: number) => m.l + ((x - x0) / (x1 - x0)) * (W - m.l - m.r);
+  const py = (y: number) => H - m.b - ((tf(y) - y0) / (y1 - y0)) * (H - m.t - m.b);
+  const parts: string[] = [];
+  parts.push(`<rect width="${W}" height="${H}" fill="white"/>`);
+  parts.push(`<text x="${W / 2}" y="24" text-anchor="middle" font-family="DejaVu Sans, sans-serif" font-size="16">${esc(o.title)}</text>`);
+  for (const t of niceTicks(x0, x1)) {
+    const x = px(t);
+    parts.push(`<line x1="${x}" y1="${m.t}" x2="${x}" y2="${H - m.b}" stroke="#eee"/>`);
+    parts.push(`<text x="${x}" y="${H - m.b + 18}" text-anchor="middle" font-family="DejaVu Sans, sans-serif" font-size="11">${fmt(t)}</text>`);
+  }
+  for (const t of niceTicks(y0, y1)) {
+    const y = H - m.b - ((t - y0) / (y1 - y0)) * (H - m.t - m.b);
+    parts.push(`<line x1="${m.l}" y1="${y}" x2="${W - m.r}" y2="${y}" stroke="#eee"/>`);
+    const label = o.logY ? fmt(Math.pow(10, t)) : fmt(t);
+    parts.push(`<text x="${m.l - 6}" y="${y + 4}" text-anchor="end" font-family="DejaVu Sans, sans-serif" font-size="11">${label}</text>`);
+  }
+  parts.push(`<rect x="${m.l}" y="${m.t}" width="${W - m.l - m.r}" height="${H - m.t - m.b}" fill="none" stroke="#444"/>`);
+  parts.push(`<text x="${(m.l + W - m.r) / 2}" y="${H - 12}" text-anchor="middle" font-family="DejaVu Sans, sans-serif" font-size="13">${esc(o.xLabel)}</text>`);
+  parts.push(`<text transform="translate(18,${(m.t + H - m.b) / 2}) rotate(-90)" text-anchor="middle" font-family="DejaVu Sans, sans-serif" font-size="13">${esc(o.yLabel)}</text>`);
+  series.forEach((s, i) => {
+    const color = s.color ?? PALETTE[i % PALETTE.length]!;
+    const pts = s.points.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y) && (!o.logY || y > 0));
+    if (pts.length) {
+      const d = pts.map(([x, y], k) => `${k ? 'L' : 'M'}${px(x).toFixed(1)},${py(y).toFixed(1)}`).join('');
+      parts.push(`<path d="${d}" fill="none" stroke="${color}" stroke-width="1.6"/>`);
+      if (pts.length < 40) for (const [x, y] of pts) parts.push(`<circle cx="${px(x).toFixed(1)}" cy="${py(y).toFixed(1)}" r="2.5" fill="${color}"/>`);
+    }
+    const ly = m.t + 14 + i * 16;
+    parts.push(`<line x1="${W - m.r - 150}" y1="${ly - 4}" x2="${W - m.r - 130}" y2="${ly - 4}" stroke="${color}" stroke-width="2"/>`);
+    parts.push(`<text x="${W - m.r - 125}" y="${ly}" font-family="DejaVu Sans, sans-serif" font-size="12">${esc(s.name)}</text>`);
+  });
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}">${parts.join('')}</svg>`;
+}
+
+export async function lineChartPng(series: readonly Series[], o: ChartOptions): Promise<Buffer> {
+  return sharp(Buffer.from(lineChartSvg(series, o))).png().toBuffer();
+}
