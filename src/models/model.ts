@@ -2,7 +2,7 @@
 // `ModelDef`, so ReSTR and Shared-RIS share all of them: a model says how to build its graph from
 // its config, what its inputs and outputs are, its loss, its parts, and how to read its text.
 
-import type { DType, Graph, Tensor } from '../graph/graph.js';
+import type { DType, Dim, Graph, Tensor } from '../graph/graph.js';
 import type { Registry, Scope } from '../nn/params.js';
 
 /** Inputs every model's forward takes: a letterboxed normalized image and token ids (0 = padding). */
@@ -35,6 +35,43 @@ export interface PartCost {
   macs: number;
 }
 
+/** A part reported by `inspect`: parameters by name prefix, MACs by graph scope (`graph.scope`). */
+export interface PartDef {
+  name: string;
+  paramPrefix: string[];
+  scope: string[];
+  /** A breakdown inside an earlier part (shown, not summed into the total). */
+  sub?: boolean;
+}
+
+/** A number the paper reports, shown beside ours by `inspect` (row = a part name or 'total'). */
+export interface PaperNumber {
+  row: string;
+  params?: number;
+  /** MACs at `imageSize`. */
+  macs?: number;
+  imageSize?: number;
+  source: string;
+}
+
+/**
+ * The model cut in two where the image no longer depends on the text: `encodeImage` runs once per
+ * image, `fromFeatures` once per expression (design.md §3.8). Optional: a single-encoder model
+ * (Shared-RIS) mixes image and text from the first layer and cannot be cut.
+ */
+export interface SplitDef<C> {
+  /** The features `encodeImage` returns, by graph-input name, for batch `batch`. */
+  features(c: C, batch: Dim): Record<string, { dtype: DType; shape: Dim[] }>;
+  encodeImage(s: Scope, c: C, image: Tensor, train?: TrainInputs): Record<string, Tensor>;
+  fromFeatures(
+    s: Scope,
+    c: C,
+    features: Record<string, Tensor>,
+    tokens: Tensor,
+    train?: TrainInputs,
+  ): ForwardResult;
+}
+
 export interface ModelDef<C> {
   /** `model` field of the config and checkpoint format id (`refseg.restr/1`). */
   readonly kind: string;
@@ -58,7 +95,15 @@ export interface ModelDef<C> {
   /** Block names that get a stochastic-depth scale and their drop rates. */
   dropPathBlocks(c: C): { name: string; rate: number }[];
   /** Name prefixes of the parts reported by `inspect` (MACs by graph scope, params by name). */
-  parts(c: C): { name: string; paramPrefix: string[]; scope: string[] }[];
+  parts(c: C): PartDef[];
+  /** Dotted config paths that model-agnostic commands set (`inspect --image-size`, `init --vocab-size`). */
+  readonly configPaths: { imageSize: string; vocabSize: string };
+  /** Parameters that form the word-embedding table (reported with and without it). */
+  wordEmbeddingParams(c: C): string[];
+  /** The paper's numbers for this config, when it is a paper configuration. */
+  paperNumbers?(c: C): PaperNumber[];
+  /** Image/text split for export and one-image-many-expressions inference. */
+  readonly split?: SplitDef<C>;
 }
 
 export type AnyModelDef = ModelDef<unknown>;

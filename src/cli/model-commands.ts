@@ -1,0 +1,188 @@
+// Model commands (model-agnostic, any registered ModelDef): `init` writes a randomly initialized
+// checkpoint, `inspect` reports parameters and MACs per part beside the paper's numbers, `export`
+// writes the ONNX inference graph (optionally split into image and text parts).
+
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { writeFileAtomic } from '../io/atomic.js';
+import { initModel } from '../models/build.js';
+import { loadModelCheckpoint, saveModelCheckpoint } from '../models/checkpoint.js';
+import { type ExportParts, exportModel, splitPaths } from '../models/export.js';
+import { formatInspect, inspectModel } from '../models/inspect.js';
+import type { AnyModelDef } from '../models/model.js';
+import { applyOverrides, setPath } from '../models/overrides.js';
+import { presetNames, resolveConfig } from '../models/registry.js';
+import type { Command } from './commands.js';
+
+class UsageError extends Error {}
+
+function positiveInt(flag: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n < 0)
+    throw new UsageError(`--${flag} must be a non-negative integer, got '${v}'`);
+  return n;
+}
+
+/** `--config` as a preset, a JSON file or a checkpoint (its stored config), with `--set` overrides. */
+function configFrom(
+  spec: string | undefined,
+  sets: readonly string[],
+): { def: AnyModelDef; config: unknown; label: string } {
+  if (!spec)
+    throw new UsageError(`--config is required (a preset: ${presetNames().join(', ')}; or a .json file)`);
+  if (spec.endsWith('.safetensors')) {
+    const ck = loadModelCheckpoint(spec);
+    return {
+      def: ck.def,
+      config: sets.length ? ck.def.validate(applyOverrides(ck.config, sets)) : ck.config,
+      label: spec,
+    };
+  }
+  const r = resolveConfig(spec, sets);
+  return { ...r, label: spec };
+}
+
+async function wrap(help: string, argv: string[], fn: () => Promise<number>): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    console.log(help);
+    return 0;
+  }
+  try {
+    return await fn();
+  } catch (e) {
+    if (e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      console.error(`${(e as Error).message}\n\n${help}`);
+      return 2;
+    }
+    throw e;
+  }
+}
+
+const INIT_HELP = `refseg init --config <preset|file.json> [--set key=value ...] [--vocab-size N | --vocab vocab.json]
+            --seed N --out model.safetensors [--float16]
+
+Writes a randomly initialized checkpoint (timm init: trunc normal 0.02 weights, zero biases, unit
+LayerNorm scales). --vocab stores the vocabulary in the checkpoint and sets the vocabulary size
+from it; --vocab-size sets the size alone.`;
+
+const init: Command = {
+  summary: 'write a randomly initialized model checkpoint',
+  run: (argv) =>
+    wrap(INIT_HELP, argv, async () => {
+      const { values: o } = parseArgs({
+        args: argv,
+        options: {
+          config: { type: 'string' },
+          set: { type: 'string', multiple: true, default: [] },
+          'vocab-size': { type: 'string' },
+          vocab: { type: 'string' },
+          seed: { type: 'string' },
+          out: { type: 'string' },
+          float16: { type: 'boolean', default: false },
+        },
+        strict: true,
+      });
+      const seed = positiveInt('seed', o.seed);
+      if (seed === undefined) throw new UsageError('--seed is required');
+      if (!o.out) throw new UsageError('--out is required');
+      if (o.vocab && o['vocab-size']) throw new UsageError('give --vocab or --vocab-size, not both');
+      let { def, config } = configFrom(o.config, o.set ?? []);
+      let vocab: unknown;
+      let vocabSize = positiveInt('vocab-size', o['vocab-size']);
+      if (o.vocab) {
+        try {
+          vocab = JSON.parse(readFileSync(o.vocab, 'utf8'));
+        } catch (e) {
+          throw new Error(`vocabulary '${o.vocab}': ${(e as Error).message}`);
+        }
+        const words = (vocab as { words?: unknown } | null)?.words;
+        if (!Array.isArray(words)) throw new Error(`vocabulary '${o.vocab}': no "words" list`);
+        vocabSize = words.length;
+      }
+      if (vocabSize !== undefined)
+        config = def.validate(setPath(config, def.configPaths.vocabSize, vocabSize));
+      const params = initModel(def, config, seed);
+      await saveModelCheckpoint(o.out, def, config, params, {
+        ...(vocab !== undefined ? { vocab } : {}),
+        dtype: o.float16 ? 'float16' : 'float32',
+      });
+      const n = [...params.values()].reduce((a, v) => a + v.length, 0);
+      console.log(`wrote ${o.out}: ${def.kind}, ${(n / 1e6).toFixed(2)}M parameters, seed ${seed}`);
+      return 0;
+    }),
+};
+
+const INSPECT_HELP = `refseg inspect --config <preset|file.json|model.safetensors> [--set key=value ...] [--image-size S] [--json]
+
+Parameters (total and per part, with and without the word-embedding table) and multiply-accumulates
+(total and per part) of the inference graph at S×S, batch 1, beside the paper's numbers for the
+paper's configurations. Nothing runs: the graph is only traced.`;
+
+const inspect: Command = {
+  summary: 'parameters and MACs per part, beside the paper',
+  run: (argv) =>
+    wrap(INSPECT_HELP, argv, async () => {
+      const { values: o } = parseArgs({
+        args: argv,
+        options: {
+          config: { type: 'string' },
+          set: { type: 'string', multiple: true, default: [] },
+          'image-size': { type: 'string' },
+          json: { type: 'boolean', default: false },
+        },
+        strict: true,
+      });
+      const { def, config, label } = configFrom(o.config, o.set ?? []);
+      const report = inspectModel(def, config, positiveInt('image-size', o['image-size']));
+      console.log(
+        o.json ? JSON.stringify({ config: label, ...report }, null, 2) : formatInspect(report, label),
+      );
+      return 0;
+    }),
+};
+
+const EXPORT_HELP = `refseg export --checkpoint model.safetensors --out model.onnx [--parts full|split]
+
+Writes the inference graph: inputs image float32 [B,3,S,S] and the token ids int64 [B,L], outputs
+mask_logits [B,1,S,S] and the model's extra outputs, parameters as initializers, config and
+vocabulary in metadata_props. --parts split also writes <out>.image.onnx (image → image features)
+and <out>.text.onnx (features + token ids → logits), so one image serves many expressions.`;
+
+const exportCmd: Command = {
+  summary: 'export the inference graph to ONNX',
+  run: (argv) =>
+    wrap(EXPORT_HELP, argv, async () => {
+      const { values: o } = parseArgs({
+        args: argv,
+        options: {
+          checkpoint: { type: 'string' },
+          out: { type: 'string' },
+          parts: { type: 'string', default: 'full' },
+        },
+        strict: true,
+      });
+      if (!o.checkpoint) throw new UsageError('--checkpoint is required');
+      if (!o.out) throw new UsageError('--out is required');
+      if (o.parts !== 'full' && o.parts !== 'split')
+        throw new UsageError(`--parts must be full or split, got '${o.parts}'`);
+      const ck = loadModelCheckpoint(o.checkpoint);
+      const parts = o.parts as ExportParts;
+      const models = exportModel(ck.def, ck.config, ck.params, {
+        parts,
+        ...(ck.vocab !== undefined ? { vocab: ck.vocab } : {}),
+      });
+      const written: [string, Uint8Array][] = [[o.out, models.full]];
+      if (parts === 'split') {
+        const p = splitPaths(o.out);
+        written.push([p.image, models.image!], [p.text, models.text!]);
+      }
+      for (const [path, bytes] of written) {
+        await writeFileAtomic(path, bytes);
+        console.log(`wrote ${path} (${(bytes.length / 2 ** 20).toFixed(1)} MiB)`);
+      }
+      return 0;
+    }),
+};
+
+export const modelCommands: Record<string, Command> = { init, inspect, export: exportCmd };
