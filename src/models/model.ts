@@ -92,6 +92,8 @@ export interface ModelDef<C> {
   loss(c: C, out: ForwardResult, t: TrainInputs): Tensor;
   /** Extra training targets: name → dtype and shape for batch B. */
   trainTargets(c: C, batch: number): Record<string, { dtype: DType; shape: number[] }>;
+  /** One sample's extra targets from its letterboxed S×S ground-truth mask (0/1 floats). */
+  makeTargets(c: C, mask: Float32Array): Record<string, Float32Array>;
   /** Block names that get a stochastic-depth scale and their drop rates. */
   dropPathBlocks(c: C): { name: string; rate: number }[];
   /** Name prefixes of the parts reported by `inspect` (MACs by graph scope, params by name). */

@@ -8,6 +8,7 @@
 // Graph scopes 'vision', 'language', 'fusion' (…/vl, …/ls), 'decoder' let `inspect` count MACs
 // per part. Parameter names are spec §3's (timm's for the blocks).
 
+import { patchLabels } from '../../data/labels.js';
 import type { Tensor } from '../../graph/graph.js';
 import * as op from '../../graph/ops.js';
 import { bceWithLogits, block, layerNorm, linear, paddingKeyMask } from '../../nn/layers.js';
@@ -287,6 +288,12 @@ export const restrModel: ModelDef<RestrConfig> = {
     return op.add(op.mul(bceWithLogits(logits, labels), c.lambda), bceWithLogits(out.maskLogits, t.mask));
   },
   trainTargets: (c, batch) => ({ patch_labels: { dtype: 'float32', shape: [batch, numPatches(c)] } }),
+  makeTargets: (c, mask) => ({
+    patch_labels: patchLabels(mask, c.imageSize, c.patchSize, {
+      mode: c.patchLabel,
+      tau: c.tau,
+    }),
+  }),
   dropPathBlocks,
   parts: () => PARTS.map((p) => ({ ...p })),
   wordEmbeddingParams: () => ['language.embed.weight'],
