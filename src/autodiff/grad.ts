@@ -91,7 +91,9 @@ export function gradients(loss: Tensor, wrt: readonly Tensor[], seed?: Tensor): 
     const grads = g.scope(`grad/${n.op}_${n.index}`, () => rule({ node: n, x: n.inputs, y: n.outputs, dy, needs }));
     grads.forEach((d, i) => {
       const x = n.inputs[i];
-      if (!needs[i] || !d || !x) return;
+      if (!needs[i] || !x) return;
+      // A rule that returns null for a needed input would silently zero a gradient.
+      if (!d) throw new ShapeError(`gradient rule for ${n.op} returned no gradient for input ${i} (${x})`);
       push(x, g.scope(`grad/${n.op}_${n.index}`, () => unbroadcast(d, x)));
     });
   }

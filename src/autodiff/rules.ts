@@ -266,20 +266,27 @@ export const RULES: { readonly [K in OpType]: GradRule } = {
     if (c.needs[1]) throw new ShapeError('ConvTranspose gradient: weight gradient is not supported');
     return [op.conv(DY(c), X(c, 1), null, { pads: attr<number[]>(c.node, 'pads', [0, 0, 0, 0]) }), null];
   },
-  // inference-mode BatchNorm is affine: y = (x − μ)·s/√(σ²+ε) + b with μ, σ² constant
+  // inference-mode BatchNorm: y = (x − μ)·s·r + b, r = 1/√(σ²+ε), with μ, σ² the running statistics (inputs, not batch stats)
   BatchNormalization: (c) => {
     if (attr(c.node, 'training_mode', 0) !== 0) throw new ShapeError('BatchNormalization gradient: training mode is built as a composition (nn/batchNorm)');
     const [x, s, , mean, variance] = c.x.map((t) => t!);
     const eps = attr<number>(c.node, 'epsilon', 1e-5);
-    const chan = (t: Tensor) => op.reshape(t, [1, -1, 1, 1]);
-    const rstd = chan(op.reciprocal(op.sqrt(op.add(variance!, eps))));
+    // channels are axis 1 of [N, C, ...] (any rank ≥ 2); per-channel sums run over all other axes
+    const axes = x!.shape.map((_, i) => i).filter((i) => i !== 1);
+    const chan = (t: Tensor) => op.reshape(t, [1, -1, ...axes.slice(1).map(() => 1)]);
+    const r = op.reciprocal(op.sqrt(op.add(variance!, eps))); // [C]
     const dy = DY(c);
+    const sumDy = () => op.reduceSum(dy, axes, false);
+    const sumDyXc = () => op.reduceSum(op.mul(dy, op.sub(x!, chan(mean!))), axes, false);
     return [
-      want(c, 0, () => op.mul(dy, op.mul(chan(s!), rstd))),
-      want(c, 1, () => op.reduceSum(op.mul(dy, op.mul(op.sub(x!, chan(mean!)), rstd)), [0, 2, 3], false)),
-      want(c, 2, () => op.reduceSum(dy, [0, 2, 3], false)),
-      null,
-      null,
+      want(c, 0, () => op.mul(dy, chan(op.mul(s!, r)))),
+      // ds = Σ dy (x − μ) r
+      want(c, 1, () => op.mul(sumDyXc(), r)),
+      want(c, 2, sumDy),
+      // dμ = −Σ dy · s r
+      want(c, 3, () => op.neg(op.mul(sumDy(), op.mul(s!, r)))),
+      // dσ² = Σ dy (x − μ) · s · (−r³ / 2)
+      want(c, 4, () => op.mul(sumDyXc(), op.mul(s!, op.mul(op.mul(r, op.mul(r, r)), -0.5)))),
     ];
   },
   // x̂ = (x − μ)·r, y = x̂ w + b:  dx = r (g − mean(g) − x̂ mean(g x̂)) with g = dy w

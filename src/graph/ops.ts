@@ -228,8 +228,12 @@ export function gemm(a: Tensor, b: Tensor, c: Tensor | null, o: { transA?: 0 | 1
   if (ka !== kb) throw err(op, `inner dims differ (${ka} vs ${kb})`, a, b);
   const shape = [m, n];
   if (c) {
-    const cShape = new Tensor(g, 'c', dtype, shape, 'op');
-    broadcastShapes(op, cShape, c);
+    // unidirectional: C broadcasts to [M, N], never the other way (ORT: "Invalid bias shape for broadcast")
+    const cd = c.shape;
+    const fits = (d: Dim | undefined, want: Dim) => d === undefined || d === 1 || d === want;
+    if (c.rank > 2 || !fits(cd[cd.length - 1], n) || !fits(cd[cd.length - 2], m)) {
+      throw err(op, `C ${fmtShape(cd)} does not broadcast to [${m},${n}]`, a, b, c);
+    }
   }
   const attrs = { transA: o.transA ?? 0, transB: o.transB ?? 0, alpha: o.alpha ?? 1, beta: o.beta ?? 1 };
   return g.addNode(op, c ? [a, b, c] : [a, b], attrs, [{ dtype, shape }])[0]!;
