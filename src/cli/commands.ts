@@ -1,6 +1,11 @@
 // The command table. Each command parses its own flags (node:util parseArgs) and calls the library.
 import { modelCommands } from './model-commands.js';
 import { dataCommand } from './data.js';
+import { evalCommand } from './eval.js';
+import { trainCommand } from './train.js';
+import { segmentCommand } from './segment.js';
+import { serveCommand } from './serve.js';
+import { demoCommand } from './demo.js';
 
 export interface Command {
   summary: string;
@@ -12,4 +17,9 @@ export const commands: Record<string, Command> = {
   inspect: modelCommands.inspect!,
   export: modelCommands.export!,
   data: dataCommand,
+  eval: evalCommand,
+  train: trainCommand,
+  segment: segmentCommand,
+  serve: serveCommand,
+  demo: demoCommand,
 };

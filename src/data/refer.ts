@@ -39,6 +39,11 @@ export interface ReferSample {
   category: string;
   categoryId: number;
   split: string;
+  /**
+   * The ref record's fields beyond the refer API's (the synthetic benchmark's `synth` block:
+   * distractor counts for subset evaluation); absent when there are none. Shared by the ref's sentences.
+   */
+  extra?: Record<string, unknown>;
 }
 
 export interface SkippedSample {
@@ -145,6 +150,18 @@ export interface ReferDataset {
 }
 
 type Obj = Record<string, unknown>;
+
+/** The refer API's ref fields; anything else is passed through as ReferSample.extra. */
+const REF_KEYS = new Set([
+  'ref_id',
+  'ann_id',
+  'image_id',
+  'category_id',
+  'file_name',
+  'split',
+  'sent_ids',
+  'sentences',
+]);
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 const isId = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
 
@@ -344,6 +361,8 @@ export async function loadRefer(o: ReferOptions): Promise<ReferDataset> {
       throw new Error(`${instancesFile}: ${(e as Error).message}`);
     }
     const categoryId = isId(ref.category_id) ? ref.category_id : isId(ann.category_id) ? ann.category_id : -1;
+    const extraEntries = Object.entries(ref).filter(([k]) => !REF_KEYS.has(k));
+    const extra = extraEntries.length > 0 ? Object.fromEntries(extraEntries) : undefined;
     for (const [k, s] of sentences.entries()) {
       if (!isObj(s) || !isId(s.sent_id) || (typeof s.sent !== 'string' && typeof s.raw !== 'string')) {
         budget.skip(`${where} sentence ${k}`, 'sentence needs an integer sent_id and a string sent');
@@ -362,6 +381,7 @@ export async function loadRefer(o: ReferOptions): Promise<ReferDataset> {
         category: categories.get(categoryId) ?? `category ${categoryId}`,
         categoryId,
         split: o.split,
+        ...(extra ? { extra } : {}),
       });
     }
   }

@@ -20,6 +20,8 @@ export interface ProgressOptions {
   unit?: string;
   /** Clock in milliseconds (tests inject one); default performance.now. */
   now?: () => number;
+  /** Items already done before this run (a resumed job): counted in N/total, not in the rate. */
+  initial?: number;
 }
 
 /** 75 → "1:15", 3725 → "1:02:05". */
@@ -38,6 +40,8 @@ function formatRate(r: number): string {
 
 export class Progress {
   private done = 0;
+  private readonly initial: number;
+  private status = '';
   private readonly start: number;
   private lastDraw = -Infinity;
   private finished = false;
@@ -58,8 +62,15 @@ export class Progress {
     this.unit = opts.unit ?? 'items';
     this.now = opts.now ?? (() => performance.now());
     this.start = this.now();
+    this.initial = opts.initial ?? 0;
+    this.done = this.initial;
     // A non-terminal log gets its first line after the interval, not an immediate "0/N".
     if (!this.tty) this.lastDraw = this.start;
+  }
+
+  /** Extra text shown after the counts (e.g. the current loss and learning rate). */
+  setStatus(text: string): void {
+    this.status = text;
   }
 
   /** Count `n` more items done. */
@@ -82,7 +93,7 @@ export class Progress {
     if (this.finished) return;
     this.finished = true;
     const elapsed = (this.now() - this.start) / 1000;
-    const rate = elapsed > 0 ? this.done / elapsed : 0;
+    const rate = elapsed > 0 ? (this.done - this.initial) / elapsed : 0;
     const line = `${this.label} ${this.done}/${this.total} in ${formatDuration(elapsed)} (${formatRate(rate)} ${this.unit}/s)`;
     this.stream.write(this.tty ? `\r\x1b[K${line}\n` : `${line}\n`);
   }
@@ -96,10 +107,10 @@ export class Progress {
 
   private draw(t: number): void {
     const elapsed = (t - this.start) / 1000;
-    const rate = elapsed > 0 ? this.done / elapsed : 0;
+    const rate = elapsed > 0 ? (this.done - this.initial) / elapsed : 0;
     const eta = rate > 0 ? (this.total - this.done) / rate : NaN;
     const pct = this.total > 0 ? Math.floor((100 * this.done) / this.total) : 100;
-    const stats = `${this.done}/${this.total} ${String(pct).padStart(3)}% ${formatRate(rate)} ${this.unit}/s ETA ${formatDuration(eta)}`;
+    const stats = `${this.done}/${this.total} ${String(pct).padStart(3)}% ${formatRate(rate)} ${this.unit}/s ETA ${formatDuration(eta)}${this.status ? ` | ${this.status}` : ''}`;
     if (!this.tty) {
       this.stream.write(`${this.label} ${stats}\n`);
       return;

@@ -1,0 +1,44 @@
+// Flag helpers shared by every command: a usage error (exit 2, message + the command's help),
+// typed number parsing that names the flag, and the wrapper that turns both into exit codes.
+
+export class UsageError extends Error {}
+
+export function intFlag(flag: string, v: string | undefined, o: { min?: number } = {}): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  const min = o.min ?? 0;
+  if (!Number.isSafeInteger(n) || n < min) throw new UsageError(`--${flag} must be an integer ≥ ${min}, got '${v}'`);
+  return n;
+}
+
+export function numberFlag(flag: string, v: string | undefined, o: { min?: number; max?: number } = {}): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isFinite(n) || (o.min !== undefined && n < o.min) || (o.max !== undefined && n > o.max)) {
+    const range = o.min !== undefined || o.max !== undefined ? ` in [${o.min ?? '-∞'}, ${o.max ?? '∞'}]` : '';
+    throw new UsageError(`--${flag} must be a number${range}, got '${v}'`);
+  }
+  return n;
+}
+
+export function required<T>(flag: string, v: T | undefined, hint = ''): T {
+  if (v === undefined || v === '') throw new UsageError(`--${flag} is required${hint ? ` (${hint})` : ''}`);
+  return v;
+}
+
+/** Runs a command body: `--help` prints help; usage errors print the message and help, exit 2. */
+export async function runCommand(help: string, argv: string[], fn: () => Promise<number>): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    console.log(help);
+    return 0;
+  }
+  try {
+    return await fn();
+  } catch (e) {
+    if (e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      console.error(`refseg: ${(e as Error).message}\n\n${help}`);
+      return 2;
+    }
+    throw e;
+  }
+}

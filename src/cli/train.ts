@@ -1,0 +1,123 @@
+// `refseg train`: flags → TrainOptions → src/train/train.ts.
+
+import { parseArgs } from 'node:util';
+import { DATASET_NAMES, type DatasetName } from '../data/datasets.js';
+import { presetNames } from '../models/registry.js';
+import { type TrainOptions, train } from '../train/train.js';
+import { UsageError, intFlag, numberFlag, required, runCommand } from './args.js';
+import type { Command } from './commands.js';
+
+const HELP = `Usage: refseg train --config <preset|file.json> --data DIR --dataset NAME --out RUN [options]
+
+Trains a model with the one-graph training step (forward + loss + backward + AdamW on ONNX Runtime).
+Writes RUN/last.safetensors and RUN/best.safetensors (model checkpoints with the vocabulary),
+RUN/train-state.safetensors (everything needed to resume exactly), RUN/log.jsonl, RUN/loss.png, RUN/val.png.
+
+  --config C            preset (${presetNames().join(', ')}) or config JSON file
+  --set key=value       override a config field (repeatable), e.g. --set fusion.depth=2
+  --init CKPT           start from these weights (e.g. made by 'refseg init --vit'); keeps its vocabulary
+  --data DIR            dataset root (refer layout)
+  --dataset NAME        ${DATASET_NAMES.join(', ')}
+  --split S             training split (default train)
+  --val-split S         validation split (default val)
+  --split-by S          refs file variant (default: the dataset's)
+  --out RUN             run folder
+  --steps N             optimizer steps (default 1000)
+  --batch B             batch size (default 8)
+  --lr X                base learning rate (default 1e-4)
+  --vision-lr-mult X    learning-rate multiplier of the vision encoder (default 1; 0.1 for a pretrained ViT)
+  --weight-decay X      AdamW decoupled weight decay (default 5e-4)
+  --warmup F            linear warm-up over this fraction of steps (default 0.1)
+  --schedule K          poly (power 0.9) | cosine | constant (default poly)
+  --clip-norm X         clip the global gradient norm (default off)
+  --seed N              seed of initialization, data order, augmentation and drop path (default 0)
+  --no-augment          no flips / photometric jitter
+  --eval-every N        validate every N steps (default 500; 0 = never)
+  --eval-limit N        validate on at most N expressions (default 0 = all)
+  --checkpoint-every N  write checkpoints every N steps (default 200)
+  --threads N           ONNX Runtime intra-op threads (default: all cores)
+  --resume              continue RUN from RUN/train-state.safetensors (same options; --steps may extend)
+  --stop-at N           stop after step N as if interrupted (for testing resume)
+  --quiet               no progress output`;
+
+export const trainCommand: Command = {
+  summary: 'train a model on a referring dataset (progress, validation, checkpoints, exact resume)',
+  run: (argv) =>
+    runCommand(HELP, argv, async () => {
+      const { values: v } = parseArgs({
+        args: argv,
+        options: {
+          config: { type: 'string' },
+          set: { type: 'string', multiple: true },
+          init: { type: 'string' },
+          data: { type: 'string' },
+          dataset: { type: 'string' },
+          split: { type: 'string' },
+          'val-split': { type: 'string' },
+          'split-by': { type: 'string' },
+          out: { type: 'string' },
+          steps: { type: 'string' },
+          batch: { type: 'string' },
+          lr: { type: 'string' },
+          'vision-lr-mult': { type: 'string' },
+          'weight-decay': { type: 'string' },
+          warmup: { type: 'string' },
+          schedule: { type: 'string' },
+          'clip-norm': { type: 'string' },
+          seed: { type: 'string' },
+          'no-augment': { type: 'boolean' },
+          'eval-every': { type: 'string' },
+          'eval-limit': { type: 'string' },
+          'checkpoint-every': { type: 'string' },
+          threads: { type: 'string' },
+          resume: { type: 'boolean' },
+          'stop-at': { type: 'string' },
+          quiet: { type: 'boolean' },
+        },
+        strict: true,
+        allowPositionals: false,
+      });
+      const resume = v.resume ?? false;
+      const dataset = required('dataset', v.dataset, DATASET_NAMES.join(', '));
+      if (!(DATASET_NAMES as readonly string[]).includes(dataset)) {
+        throw new UsageError(`--dataset must be one of ${DATASET_NAMES.join(', ')}, got '${dataset}'`);
+      }
+      const schedule = v.schedule ?? 'poly';
+      if (!['poly', 'cosine', 'constant'].includes(schedule)) throw new UsageError(`--schedule must be poly, cosine or constant, got '${schedule}'`);
+      const o: TrainOptions = {
+        config: resume ? (v.config ?? '') : required('config', v.config, `a preset: ${presetNames().join(', ')}; or a .json file`),
+        sets: v.set ?? [],
+        ...(v.init ? { init: v.init } : {}),
+        data: required('data', v.data),
+        dataset: dataset as DatasetName,
+        split: v.split ?? 'train',
+        valSplit: v['val-split'] ?? 'val',
+        ...(v['split-by'] ? { splitBy: v['split-by'] } : {}),
+        out: required('out', v.out),
+        steps: resume && v.steps === undefined ? 0 : intFlag('steps', v.steps ?? '1000', { min: 1 })!,
+        batch: intFlag('batch', v.batch ?? '8', { min: 1 })!,
+        lr: numberFlag('lr', v.lr ?? '1e-4', { min: 0 })!,
+        visionLrMult: numberFlag('vision-lr-mult', v['vision-lr-mult'] ?? '1', { min: 0 })!,
+        weightDecay: numberFlag('weight-decay', v['weight-decay'] ?? '5e-4', { min: 0 })!,
+        warmup: numberFlag('warmup', v.warmup ?? '0.1', { min: 0, max: 1 })!,
+        schedule: schedule as TrainOptions['schedule'],
+        clipNorm: v['clip-norm'] ? numberFlag('clip-norm', v['clip-norm'], { min: 0 })! : null,
+        seed: intFlag('seed', v.seed ?? '0')!,
+        augment: !v['no-augment'],
+        evalEvery: intFlag('eval-every', v['eval-every'] ?? '500')!,
+        evalLimit: intFlag('eval-limit', v['eval-limit'] ?? '0')!,
+        checkpointEvery: intFlag('checkpoint-every', v['checkpoint-every'] ?? '200', { min: 1 })!,
+        stopAt: intFlag('stop-at', v['stop-at'] ?? '0')!,
+        maxNonFinite: 5,
+        ...(v.threads ? { threads: intFlag('threads', v.threads, { min: 1 })! } : {}),
+        resume,
+        quiet: v.quiet ?? false,
+      };
+      const r = await train(o);
+      console.log(
+        `trained ${r.steps} steps: last loss ${r.lastLoss.toFixed(4)}, ${r.samplesPerSecond.toFixed(1)} samples/s` +
+          (r.bestOIoU >= 0 ? `, best val oIoU ${(100 * r.bestOIoU).toFixed(2)}` : ''),
+      );
+      return 0;
+    }),
+};

@@ -1,0 +1,428 @@
+// `refseg train`: the training loop for any registered model (spec/restr.md §5 recipe,
+// spec/reliability.md "Training state").
+//
+// One ONNX graph does forward + loss + backward + AdamW (step.ts); this loop feeds it batches,
+// the learning rate (linear warm-up then poly/cosine decay) and host-drawn stochastic-depth
+// scales, validates periodically (oIoU), and writes checkpoints atomically. Everything random is
+// a pure function of (seed, epoch, slot) or (seed, step), so the saved step and sampler position
+// are the whole RNG state: N steps + kill + resume + N steps equals 2N straight steps.
+
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { appendFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { BatchSampler, type SamplerState, augment, augmentRng } from '../data/batching.js';
+import type { DatasetName } from '../data/datasets.js';
+import { type Normalization, letterbox, letterboxMask } from '../data/image.js';
+import { Rng } from '../data/random.js';
+import { type ReferSample, loadRefer, readSampleImage, sampleMask } from '../data/refer.js';
+import type { TextEncoder } from '../data/text.js';
+import { wordEncoder } from '../data/text.js';
+import { Vocabulary } from '../data/tokenizer.js';
+import { Graph, type Tensor } from '../graph/graph.js';
+import { evaluate } from '../eval/evaluate.js';
+import { Predictor } from '../infer/predictor.js';
+import { loadSafetensors, saveSafetensorsAtomic } from '../io/safetensors.js';
+import type { IoTensor } from '../io/tensor.js';
+import { initModel } from '../models/build.js';
+import { loadModelCheckpoint, saveModelCheckpoint } from '../models/checkpoint.js';
+import type { AnyModelDef, TrainInputs } from '../models/model.js';
+import { setPath } from '../models/overrides.js';
+import { resolveConfig, validateConfig } from '../models/registry.js';
+import { Scope } from '../nn/params.js';
+import type { HostTensor } from '../runtime/session.js';
+import { Progress } from '../util/progress.js';
+import { lineChartPng } from '../util/plot.js';
+import { StepRunner } from './runner.js';
+import { type Schedule, learningRate } from './schedule.js';
+import { buildTrainStep, stateNames } from './step.js';
+
+export interface TrainOptions {
+  /** Preset name or config JSON file (ignored on resume: the run's own config is used). */
+  config: string;
+  sets: string[];
+  /** Start from these weights (a model checkpoint, e.g. from `refseg init --vit`). */
+  init?: string;
+  data: string;
+  dataset: DatasetName;
+  split: string;
+  valSplit: string;
+  splitBy?: string;
+  out: string;
+  steps: number;
+  batch: number;
+  lr: number;
+  /** Learning-rate multiplier of the `vision` group (0.1 when the ViT is pretrained). */
+  visionLrMult: number;
+  weightDecay: number;
+  warmup: number; // fraction of steps
+  schedule: 'poly' | 'cosine' | 'constant';
+  clipNorm: number | null;
+  seed: number;
+  augment: boolean;
+  evalEvery: number;
+  /** Validate on at most this many expressions (0 = all). */
+  evalLimit: number;
+  checkpointEvery: number;
+  /** Stop after this step as if interrupted (to test resume); 0 = off. */
+  stopAt: number;
+  /** Consecutive non-finite steps that stop the run. */
+  maxNonFinite: number;
+  threads?: number;
+  resume: boolean;
+  quiet: boolean;
+}
+
+interface LogLine {
+  step: number;
+  loss: number;
+  lr: number;
+  grad_norm: number;
+  finite: boolean;
+  samples_per_s: number;
+  elapsed_s: number;
+}
+
+interface RunState {
+  format: 'refseg.train/1';
+  step: number; // completed loop steps
+  t: number; // completed optimizer updates
+  sampler: SamplerState;
+  options: TrainOptions;
+  bestOIoU: number;
+  nonFinite: number;
+  elapsedS: number;
+}
+
+const STATE_FILE = 'train-state.safetensors';
+
+function log(o: TrainOptions, msg: string): void {
+  if (!o.quiet) process.stderr.write(`${msg}\n`);
+}
+
+/** The training graph: model forward + loss + AdamW, with host-fed targets and drop-path scales. */
+function buildStep(def: AnyModelDef, config: unknown, o: TrainOptions) {
+  const g = new Graph(`${def.kind}.train`);
+  const s = Scope.root(g);
+  const S = def.imageSize(config);
+  const B = o.batch;
+  const image = g.input('image', 'float32', [B, 3, S, S]);
+  const tokens = g.input(def.tokenInput, 'int64', [B, def.maxTokens(config)]);
+  const mask = g.input('target_mask', 'float32', [B, 1, S, S]);
+  const extra: Record<string, Tensor> = {};
+  for (const [name, t] of Object.entries(def.trainTargets(config, B))) extra[name] = g.input(name, t.dtype, t.shape);
+  const dropPath = new Map<string, { attn: Tensor; mlp: Tensor }>();
+  for (const b of def.dropPathBlocks(config)) {
+    dropPath.set(b.name, {
+      attn: g.input(`droppath.${b.name}.attn`, 'float32', [B, 1, 1]),
+      mlp: g.input(`droppath.${b.name}.mlp`, 'float32', [B, 1, 1]),
+    });
+  }
+  const train: TrainInputs = { mask, extra, dropPath };
+  const out = def.forward(s, config, { image, tokens }, train);
+  const loss = def.loss(config, out, train);
+  return buildTrainStep({
+    registry: s.registry,
+    loss,
+    adamw: { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: o.weightDecay, clipNorm: o.clipNorm },
+    lrMult: (group) => (group === 'vision' ? o.visionLrMult : 1),
+    ...(out.bufferUpdates ? { bufferUpdates: out.bufferUpdates } : {}),
+  });
+}
+
+/** Decoded images of a run, kept in memory (synthetic sets are small; real sets re-read). */
+class ImageCache {
+  private readonly map = new Map<string, Promise<Awaited<ReturnType<typeof readSampleImage>>>>();
+  constructor(private readonly limit: number) {}
+  get(s: ReferSample) {
+    let p = this.map.get(s.file);
+    if (!p) {
+      p = readSampleImage(s);
+      if (this.map.size < this.limit) this.map.set(s.file, p);
+    }
+    return p;
+  }
+}
+
+/** One batch of host tensors (images, tokens, targets, drop-path scales) for `step`. */
+async function makeBatch(
+  def: AnyModelDef,
+  config: unknown,
+  o: TrainOptions,
+  samples: readonly ReferSample[],
+  batch: { epoch: number; start: number; indices: number[] },
+  step: number,
+  encoder: TextEncoder,
+  cache: ImageCache,
+): Promise<Record<string, HostTensor>> {
+  const S = def.imageSize(config);
+  const L = def.maxTokens(config);
+  const B = o.batch;
+  const norm = def.normalization(config);
+  const images = new Float32Array(B * 3 * S * S);
+  const tokens = new BigInt64Array(B * L);
+  const masks = new Float32Array(B * S * S);
+  const targets = Object.entries(def.trainTargets(config, B)).map(([name, t]) => ({
+    name,
+    shape: t.shape,
+    data: new Float32Array(t.shape.reduce((a, b) => a * b, 1)),
+  }));
+  await Promise.all(
+    batch.indices.map(async (idx, k) => {
+      const s = samples[idx]!;
+      let img = await cache.get(s);
+      let gt = sampleMask(s);
+      if (o.augment) {
+        const a = augment(img, gt, s.sentence, augmentRng(o.seed, batch.epoch, batch.start + k));
+        img = { ...img, ...a.image };
+        gt = a.mask;
+      }
+      const lb = letterbox(img, S, norm as Normalization);
+      images.set(lb.tensor, k * 3 * S * S);
+      const m = letterboxMask(gt, S);
+      masks.set(m, k * S * S);
+      tokens.set(encoder.encode(s.sentence), k * L);
+      const per = def.makeTargets(config, m);
+      for (const t of targets) {
+        const v = per[t.name]!;
+        t.data.set(v, k * v.length);
+      }
+    }),
+  );
+  const feeds: Record<string, HostTensor> = {
+    image: { dtype: 'float32', shape: [B, 3, S, S], data: images },
+    [def.tokenInput]: { dtype: 'int64', shape: [B, L], data: tokens },
+    target_mask: { dtype: 'float32', shape: [B, 1, S, S], data: masks },
+  };
+  for (const t of targets) feeds[t.name] = { dtype: 'float32', shape: t.shape, data: t.data };
+  // Stochastic depth: per block, branch and sample, keep with probability 1 − rate, scaled by 1/(1 − rate).
+  const rng = Rng.from('droppath', o.seed, step);
+  for (const b of def.dropPathBlocks(config)) {
+    for (const branch of ['attn', 'mlp'] as const) {
+      const d = new Float32Array(B);
+      for (let i = 0; i < B; i++) d[i] = rng.next() < b.rate ? 0 : 1 / (1 - b.rate);
+      feeds[`droppath.${b.name}.${branch}`] = { dtype: 'float32', shape: [B, 1, 1], data: d };
+    }
+  }
+  return feeds;
+}
+
+async function saveRunState(dir: string, runner: StepRunner, st: RunState, config: unknown, vocab: unknown): Promise<void> {
+  const s = runner.state();
+  const tensors = new Map<string, IoTensor>();
+  for (const [name, v] of s.params) {
+    const n = stateNames(name);
+    tensors.set(name, { dtype: 'float32', shape: [v.length], data: v });
+    tensors.set(n.m, { dtype: 'float32', shape: [v.length], data: s.m.get(name)! });
+    tensors.set(n.v, { dtype: 'float32', shape: [v.length], data: s.v.get(name)! });
+  }
+  for (const [name, v] of s.buffers) tensors.set(`buffer.${name}`, { dtype: 'float32', shape: [v.length], data: v });
+  const metadata = { format: st.format, state: JSON.stringify(st), config: JSON.stringify(config), vocab: JSON.stringify(vocab) };
+  await saveSafetensorsAtomic(join(dir, STATE_FILE), tensors, metadata, { rejectNonFinite: true });
+}
+
+function loadRunState(dir: string) {
+  const path = join(dir, STATE_FILE);
+  const f = loadSafetensors(path);
+  if (f.metadata.format !== 'refseg.train/1') throw new Error(`${path}: not a refseg training state (format '${f.metadata.format}')`);
+  const st = JSON.parse(f.metadata.state!) as RunState;
+  const get = (n: string) => {
+    const t = f.tensors.get(n);
+    if (!t) return undefined;
+    return t.data as Float32Array;
+  };
+  return { st, config: JSON.parse(f.metadata.config!) as unknown, vocab: JSON.parse(f.metadata.vocab!) as unknown, get, names: [...f.tensors.keys()] };
+}
+
+export interface TrainResult {
+  steps: number;
+  bestOIoU: number;
+  lastLoss: number;
+  samplesPerSecond: number;
+}
+
+export async function train(opts: TrainOptions): Promise<TrainResult> {
+  mkdirSync(opts.out, { recursive: true });
+  const resuming = opts.resume && existsSync(join(opts.out, STATE_FILE));
+  let o = opts;
+  let def: AnyModelDef;
+  let config: unknown;
+  let vocab: Vocabulary;
+  let saved: ReturnType<typeof loadRunState> | null = null;
+
+  if (resuming) {
+    saved = loadRunState(opts.out);
+    // The run's own options, except how far to go and how loud to be.
+    o = { ...saved.st.options, steps: opts.steps || saved.st.options.steps, stopAt: opts.stopAt, quiet: opts.quiet, resume: true };
+    ({ def, config } = validateConfig(saved.config)); // re-validated: guards against a hand-edited state
+    vocab = Vocabulary.fromJSON(saved.vocab as never);
+    log(o, `resuming ${o.out} at step ${saved.st.step}/${o.steps}`);
+  } else {
+    ({ def, config } = resolveConfig(opts.config, opts.sets));
+  }
+
+  const trainSet = await loadRefer({ root: o.data, dataset: o.dataset, split: o.split, ...(o.splitBy ? { splitBy: o.splitBy } : {}) });
+  const samples = trainSet.samples;
+  if (samples.length < o.batch) throw new Error(`--split ${o.split}: ${samples.length} expressions, fewer than one batch of ${o.batch}`);
+  const valSet = o.evalEvery > 0 ? await loadRefer({ root: o.data, dataset: o.dataset, split: o.valSplit, ...(o.splitBy ? { splitBy: o.splitBy } : {}) }) : null;
+  const valSamples = valSet ? (o.evalLimit > 0 ? valSet.samples.slice(0, o.evalLimit) : valSet.samples) : [];
+
+  let params: Map<string, Float32Array>;
+  if (!resuming) {
+    if (o.init) {
+      const ck = loadModelCheckpoint(o.init);
+      if (!ck.vocab) throw new Error(`--init ${o.init}: the checkpoint carries no vocabulary`);
+      def = ck.def;
+      config = ck.config;
+      vocab = Vocabulary.fromJSON(ck.vocab as never);
+      params = ck.params;
+    } else {
+      vocab = Vocabulary.build(samples.map((s) => s.sentence));
+      config = def.validate(setPath(config, def.configPaths.vocabSize, vocab.size));
+      params = initModel(def, config, o.seed);
+    }
+  } else {
+    params = new Map();
+  }
+  vocab = vocab!;
+  const encoder = wordEncoder(vocab, def.maxTokens(config));
+
+  log(o, `model ${def.kind}, ${samples.length} training expressions (${o.split}), ${valSamples.length} for validation; vocabulary ${vocab.size}`);
+  const stepGraph = buildStep(def, config, o);
+  if (resuming) {
+    for (const p of stepGraph.params) {
+      const v = saved!.get(p.name);
+      if (!v) throw new Error(`${join(o.out, STATE_FILE)}: parameter '${p.name}' is missing`);
+      params.set(p.name, v);
+    }
+    for (const b of stepGraph.buffers) params.set(b.name, saved!.get(`buffer.${b.name}`)!);
+  }
+  const runner = await StepRunner.create(stepGraph, params, o.threads ? { threads: o.threads } : {});
+  let st: RunState = {
+    format: 'refseg.train/1',
+    step: 0,
+    t: 0,
+    sampler: { seed: o.seed, epoch: 0, position: 0, size: samples.length },
+    options: o,
+    bestOIoU: -1,
+    nonFinite: 0,
+    elapsedS: 0,
+  };
+  if (resuming) {
+    st = { ...saved!.st, options: o };
+    const m = new Map<string, Float32Array>();
+    const v = new Map<string, Float32Array>();
+    for (const p of stepGraph.params) {
+      m.set(p.name, saved!.get(stateNames(p.name).m)!);
+      v.set(p.name, saved!.get(stateNames(p.name).v)!);
+    }
+    const bufs = new Map(stepGraph.buffers.map((b) => [b.name, saved!.get(`buffer.${b.name}`)!]));
+    runner.setState({ t: st.t, params, m, v, buffers: bufs });
+  }
+
+  const sampler = new BatchSampler(samples.length, { seed: o.seed, batchSize: o.batch }, st.sampler);
+  const schedule: Schedule = { kind: o.schedule, baseLr: o.lr, totalSteps: o.steps, warmupSteps: Math.round(o.warmup * o.steps), power: 0.9 };
+  const cache = new ImageCache(20000);
+  const logPath = join(o.out, 'log.jsonl');
+  const bar = o.quiet ? null : new Progress('train', o.steps, { unit: 'steps', initial: st.step });
+  const t0 = performance.now() - st.elapsedS * 1000;
+  let lastLoss = NaN;
+  let smooth = NaN;
+  let rate = 0;
+
+  const saveAll = async () => {
+    const s = runner.state();
+    await saveModelCheckpoint(join(o.out, 'last.safetensors'), def, config, new Map([...s.params, ...s.buffers]), { vocab: vocab.toJSON() });
+    st.sampler = sampler.state();
+    st.t = runner.t;
+    st.elapsedS = (performance.now() - t0) / 1000;
+    await saveRunState(o.out, runner, st, config, vocab.toJSON());
+  };
+
+  const validate = async () => {
+    const s = runner.state();
+    const predictor = await Predictor.create(def, config, new Map([...s.params, ...s.buffers]), o.threads ? { threads: o.threads } : {});
+    try {
+      const acc = await evaluate({ predictor, encoder, samples: valSamples, dataset: o.dataset, split: o.valSplit, threshold: def.threshold(config), progress: false });
+      const sum = acc.summary();
+      await appendFile(logPath, JSON.stringify({ step: st.step, val: { oIoU: sum.oIoU, mIoU: sum.mIoU, count: sum.count } }) + '\n');
+      log(o, `\nstep ${st.step}: val oIoU ${(100 * sum.oIoU).toFixed(2)}  mIoU ${(100 * sum.mIoU).toFixed(2)}  (${sum.count} expressions)`);
+      if (sum.oIoU > st.bestOIoU) {
+        st.bestOIoU = sum.oIoU;
+        await saveModelCheckpoint(join(o.out, 'best.safetensors'), def, config, new Map([...s.params, ...s.buffers]), {
+          vocab: vocab.toJSON(),
+          metadata: { val_oIoU: String(sum.oIoU), step: String(st.step) },
+        });
+      }
+    } finally {
+      await predictor.dispose();
+    }
+  };
+
+  try {
+    while (st.step < o.steps) {
+      const tb = performance.now();
+      const batch = sampler.next();
+      const feeds = await makeBatch(def, config, o, samples, batch, st.step, encoder, cache);
+      const lr = learningRate(schedule, st.step);
+      const r = await runner.step(feeds, lr);
+      st.step++;
+      const dt = (performance.now() - tb) / 1000;
+      rate = rate ? 0.9 * rate + 0.1 * (o.batch / dt) : o.batch / dt;
+      if (r.finite) {
+        st.nonFinite = 0;
+        lastLoss = r.loss;
+        smooth = Number.isNaN(smooth) ? r.loss : 0.95 * smooth + 0.05 * r.loss;
+      } else if (++st.nonFinite >= o.maxNonFinite) {
+        throw new Error(`stopping: ${st.nonFinite} non-finite steps in a row at step ${st.step} (weights were left unchanged; last good checkpoint kept)`);
+      }
+      const line: LogLine = {
+        step: st.step,
+        loss: r.loss,
+        lr,
+        grad_norm: r.gradNorm,
+        finite: r.finite,
+        samples_per_s: rate,
+        elapsed_s: (performance.now() - t0) / 1000,
+      };
+      await appendFile(logPath, JSON.stringify(line) + '\n');
+      bar?.setStatus(`loss ${smooth.toFixed(4)} lr ${lr.toExponential(2)} ${rate.toFixed(1)} samples/s`);
+      bar?.update(st.step);
+      if (o.evalEvery > 0 && (st.step % o.evalEvery === 0 || st.step === o.steps)) await validate();
+      if (st.step % o.checkpointEvery === 0 || st.step === o.steps || st.step === o.stopAt) await saveAll();
+      if (o.stopAt && st.step >= o.stopAt) break;
+    }
+  } finally {
+    bar?.finish();
+    await runner.dispose();
+  }
+  await writeCurves(o.out).catch((e: Error) => log(o, `could not draw curves: ${e.message}`));
+  return { steps: st.step, bestOIoU: st.bestOIoU, lastLoss, samplesPerSecond: rate };
+}
+
+
+/** Training curves as PNG: loss (smoothed) and validation oIoU against step. */
+export async function writeCurves(dir: string): Promise<void> {
+  const lines = readFileSync(join(dir, 'log.jsonl'), 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Partial<LogLine> & { val?: { oIoU: number } });
+  // A resumed run logs steps again from its checkpoint: keep the last record of each step.
+  const loss = new Map<number, number>();
+  const val = new Map<number, number>();
+  for (const l of lines) {
+    if (l.val) val.set(l.step!, l.val.oIoU);
+    else if (l.finite && l.loss !== undefined) loss.set(l.step!, l.loss);
+  }
+  const steps = [...loss.keys()].sort((a, b) => a - b);
+  const smoothed: [number, number][] = [];
+  let s = NaN;
+  for (const k of steps) {
+    s = Number.isNaN(s) ? loss.get(k)! : 0.98 * s + 0.02 * loss.get(k)!;
+    smoothed.push([k, s]);
+  }
+  await writeFile(join(dir, 'loss.png'), await lineChartPng([{ name: 'training loss (EMA 0.98)', points: smoothed }], { title: 'Training loss', xLabel: 'step', yLabel: 'loss', logY: true }));
+  if (val.size) {
+    const pts = [...val.entries()].sort((a, b) => a[0] - b[0]).map(([k, v]) => [k, 100 * v] as [number, number]);
+    await writeFile(join(dir, 'val.png'), await lineChartPng([{ name: 'val oIoU (%)', points: pts }], { title: 'Validation oIoU', xLabel: 'step', yLabel: 'oIoU (%)' }));
+  }
+}
