@@ -2,6 +2,7 @@
 // (spec/restr.md §5) today; Shared-RIS's SentencePiece model plugs in here too. Every consumer
 // (train, eval, segment, serve) encodes text through this one function.
 
+import { isSentencePieceVocab, sentencePieceEncoderFromJSON } from './sentencepiece.js';
 import { Vocabulary } from './tokenizer.js';
 
 export interface TextEncoder {
@@ -25,5 +26,6 @@ export function textEncoderFromCheckpoint(vocab: unknown, length: number, source
   if (vocab === undefined || vocab === null) {
     throw new Error(`${source}: the checkpoint carries no vocabulary; train one with 'refseg train' or build it with 'refseg init --data'`);
   }
+  if (isSentencePieceVocab(vocab)) return sentencePieceEncoderFromJSON(vocab, length, source); // Shared-RIS (BEiT-3 ids, padding 1)
   return wordEncoder(Vocabulary.fromJSON(vocab as never), length);
 }

@@ -46,6 +46,10 @@ export class Predictor {
   get maxTokens(): number {
     return this.def.maxTokens(this.config);
   }
+  /** The graph's output names: `mask_logits`, then the model's extras (ReSTR: `patch_logits`). */
+  get outputs(): readonly string[] {
+    return this.outputNames;
+  }
 
   /** Runs a batch: `images` [B,3,S,S] normalized, `tokens` [B,L] (0 = padding). */
   async predict(images: Float32Array, tokens: BigInt64Array, batch: number): Promise<Prediction> {

@@ -106,7 +106,7 @@ export function formatInspect(r: InspectReport, title = r.model): string {
       .filter((p) => p.row === row.name)
       .map((p) => {
         if (p.params !== undefined)
-          return `${M(p.params)} params (ours ${pct(row.name === 'total' ? row.paramsWithoutWords : row.params, p.params)}; ${p.source})`;
+          return `${M(p.params)} params (ours ${pct(row.name === 'total' && !p.withWordTable ? row.paramsWithoutWords : row.params, p.params)}; ${p.source})`;
         const at =
           p.imageSize === r.imageSize ? `ours ${pct(row.macs, p.macs!)}` : `at ${p.imageSize}×${p.imageSize}`;
         return `${G(p.macs!)} MACs (${at}; ${p.source})`;

@@ -48,6 +48,8 @@ export interface PartDef {
 export interface PaperNumber {
   row: string;
   params?: number;
+  /** The 'total' params count the word-embedding table (Shared-RIS, Table VI); default: without it (ReSTR). */
+  withWordTable?: boolean;
   /** MACs at `imageSize`. */
   macs?: number;
   imageSize?: number;

@@ -9,6 +9,8 @@ import { applyOverrides } from './overrides.js';
 import { RESTR_PRESETS } from './restr/config.js';
 import { restrModel } from './restr/model.js';
 import { ConfigError } from './schema.js';
+import { SHARED_RIS_PRESETS } from './shared-ris/config.js';
+import { sharedRisModel } from './shared-ris/model.js';
 
 const MODELS = new Map<string, AnyModelDef>();
 const PRESETS = new Map<string, { kind: string; config: unknown }>();
@@ -93,3 +95,4 @@ export function resolveConfig(spec: string, sets: readonly string[] = []): Resol
 }
 
 registerModel(restrModel, RESTR_PRESETS);
+registerModel(sharedRisModel, SHARED_RIS_PRESETS);

@@ -1,0 +1,536 @@
+// `npm run bench -- engine`: the engine's acceptance benchmark (design.md §1, §4).
+//
+// ViT-B/16 (12 blocks, d 768, 12 heads, MLP 3072) over 900 tokens (480×480), batch 1, timed on
+// ONNX Runtime CPU and on PyTorch eager (bench/peers/vit_torch.py) in the same run, each case in
+// its own process so that its peak RSS is its own. Cases:
+//   matmul   one N×N×N MatMul graph: the machine's single-precision matmul rate (GFLOP/s)
+//   forward  inference graph, parameters as initializers, graph optimization 'all'
+//   fwdbwd   forward + loss + backward only (gradients reduced to their squared norm)
+//   train    the one-graph training step (forward + loss + backward + AdamW) via StepRunner
+//   stateio  parameters and AdamW moments through ORT alone: an Identity graph over every state
+//            tensor, outputs pre-allocated (as StepRunner does) vs fresh
+// Effective GFLOP/s = 2 × MACs / time, MACs from countMacs on the traced forward graph; backward
+// is counted as 2× forward by convention (fwdbwd and train = 3× forward MACs, AdamW not counted).
+
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { loadavg } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { gradients } from '../src/autodiff/grad.js';
+import { countMacs, nodeMacs } from '../src/graph/cost.js';
+import { Graph, type Tensor } from '../src/graph/graph.js';
+import { toModelProto } from '../src/graph/onnx.js';
+import * as op from '../src/graph/ops.js';
+import { initParams } from '../src/nn/init.js';
+import { Scope, countParams } from '../src/nn/params.js';
+import { type HostTensor, Session, type SessionOptions } from '../src/runtime/session.js';
+import { StepRunner } from '../src/train/runner.js';
+import { TORCH_ADAMW_DEFAULTS, buildTrainStep } from '../src/train/step.js';
+import {
+  type BenchArgs,
+  type MachineInfo,
+  type MemoryReport,
+  MemoryProbe,
+  type Stats,
+  type TimedStats,
+  collectGarbage,
+  findTorchPython,
+  fmt,
+  machineInfo,
+  runIsolated,
+  runPythonJson,
+  stats,
+  table,
+  timeIt,
+} from './util.js';
+import { VIT_B16_480, VIT_QUICK, type VitConfig, lcg, meanSquare, patchDimOf, patchesInput, tokensOf, vitEncoder } from './vit.js';
+
+export const usage = `Engine flags:
+  --image N     image side in pixels (tokens = (N/16)²; default 480, --quick 128)
+  --batch N     batch size (default 1)
+  --depth N     number of blocks (default 12, --quick 2)
+  --cases LIST  comma-separated subset of matmul,forward,fwdbwd,train,stateio
+  --no-peer     skip the PyTorch peer
+  --dump DIR    write ONNX Runtime's optimized graphs (forward.onnx, fwdbwd.onnx, train.onnx) to DIR`;
+
+const ALL_CASES = ['matmul', 'forward', 'fwdbwd', 'train', 'stateio'] as const;
+type CaseName = (typeof ALL_CASES)[number];
+const PEER_CASES: ReadonlySet<CaseName> = new Set(['matmul', 'forward', 'fwdbwd', 'train']);
+
+const TARGETS = { forwardTimeRatio: 0.6, forwardMatmulFraction: 0.7, trainTimeRatio: 1.0, trainPeakRatio: 1.2 };
+
+// ---------- cases (run in a child process by bench/worker.ts) ----------
+
+interface CaseParams {
+  cfg: VitConfig;
+  threads: number;
+  warmup: number;
+  repeat: number;
+  matmulN: number;
+  dumpDir: string | null;
+}
+
+export interface CaseResult {
+  timeMs: TimedStats;
+  setupMs: number;
+  memory: MemoryReport;
+  /** MACs of one run as counted for GFLOP/s (see the header). */
+  macs: number;
+  params?: number;
+  /** Case-specific numbers; the key carries the unit. */
+  extra?: Record<string, number>;
+}
+
+const f32 = (shape: readonly number[], data: Float32Array): HostTensor => ({ dtype: 'float32', shape, data });
+
+function sessionOptions(p: CaseParams, name: string): SessionOptions {
+  return { threads: p.threads, optimization: 'all', ...(p.dumpDir ? { optimizedModelPath: `${p.dumpDir}/${name}.onnx` } : {}) };
+}
+
+function patchesData(c: VitConfig): HostTensor {
+  const shape = [c.batch, tokensOf(c), patchDimOf(c)];
+  const r = lcg(12345);
+  return f32(shape, Float32Array.from({ length: shape[0]! * shape[1]! * shape[2]! }, () => r() * 2 - 1));
+}
+
+/** The traced encoder; `y` is its output, `macs` the forward's MACs. */
+function traceVit(cfg: VitConfig) {
+  const g = new Graph('vit');
+  const s = Scope.root(g);
+  const x = patchesInput(g, cfg);
+  const y = vitEncoder(s, x, cfg);
+  return { g, s, y, macs: countMacs([y]), params: countParams(s.registry.specs.values()) };
+}
+
+const timing = (p: CaseParams, probe: MemoryProbe) => ({ warmup: p.warmup, repeat: p.repeat, beforeTimed: () => probe.timedStart() });
+
+async function matmulCase(p: CaseParams): Promise<CaseResult> {
+  const probe = new MemoryProbe();
+  const t0 = performance.now();
+  const n = p.matmulN;
+  const g = new Graph('matmul');
+  const c = g.named(op.matmul(g.input('a', 'float32', [n, n]), g.input('b', 'float32', [n, n])), 'c');
+  const session = await Session.create(toModelProto(g, { outputs: [c] }), sessionOptions(p, 'matmul'));
+  const r = lcg(3);
+  const a = f32([n, n], Float32Array.from({ length: n * n }, () => r()));
+  const b = f32([n, n], Float32Array.from({ length: n * n }, () => r()));
+  const into = { c: f32([n, n], new Float32Array(n * n)) };
+  const setupMs = performance.now() - t0;
+  probe.setupDone();
+  // A single matmul is short: at least 3 warmups and 10 repeats whatever the ViT cases use.
+  const timeMs = await timeIt(() => session.run({ a, b }, ['c'], into), {
+    warmup: Math.max(3, p.warmup),
+    repeat: Math.max(10, p.repeat),
+    beforeTimed: () => probe.timedStart(),
+  });
+  await session.dispose();
+  return { timeMs, setupMs, memory: probe.report(), macs: n ** 3 };
+}
+
+async function forwardCase(p: CaseParams): Promise<CaseResult> {
+  const probe = new MemoryProbe();
+  const t0 = performance.now();
+  const { g, s, y, macs, params } = traceVit(p.cfg);
+  const out = g.named(y, 'tokens');
+  let values: Map<string, Float32Array> | null = initParams(s.registry.specs.values(), lcg(1));
+  let model: Uint8Array | null = toModelProto(g, { outputs: [out], paramValues: values });
+  values = null; // ORT holds its own copy of the initializers from here on
+  const session = await Session.create(model, sessionOptions(p, 'forward'));
+  model = null;
+  const feeds = { patches: patchesData(p.cfg) };
+  const into = { tokens: f32(out.shape as number[], new Float32Array(out.size!)) };
+  const setupMs = performance.now() - t0;
+  probe.setupDone();
+  const timeMs = await timeIt(() => session.run(feeds, ['tokens'], into), timing(p, probe));
+  await session.dispose();
+  return { timeMs, setupMs, memory: probe.report(), macs, params };
+}
+
+async function fwdbwdCase(p: CaseParams): Promise<CaseResult> {
+  const probe = new MemoryProbe();
+  const t0 = performance.now();
+  const { g, s, y, macs, params } = traceVit(p.cfg);
+  const loss = meanSquare(y);
+  const specs = [...s.registry.specs.values()];
+  const pt = specs.map((sp) => s.registry.tensors.get(sp.name)!);
+  const grads = g.scope('backward', () => gradients(loss, pt));
+  // Every gradient must be computed, none leaves ORT: reduce them to ‖g‖² as the step graph does.
+  const gradSq = grads.map((d) => op.reduceSum(op.mul(d, d), op.allAxes(d), false)).reduce((a, b) => op.add(a, b));
+  const outs = [g.named(loss, 'loss'), g.named(gradSq, 'grad_sq')];
+  const session = await Session.create(toModelProto(g, { outputs: outs }), sessionOptions(p, 'fwdbwd'));
+  const values = initParams(specs, lcg(1));
+  const feeds: Record<string, HostTensor> = { patches: patchesData(p.cfg) };
+  for (const sp of specs) feeds[sp.name] = f32(sp.shape, values.get(sp.name)!);
+  const setupMs = performance.now() - t0;
+  probe.setupDone();
+  const timeMs = await timeIt(() => session.run(feeds, ['loss', 'grad_sq']), timing(p, probe));
+  await session.dispose();
+  return { timeMs, setupMs, memory: probe.report(), macs: 3 * macs, params };
+}
+
+async function trainCase(p: CaseParams): Promise<CaseResult> {
+  const probe = new MemoryProbe();
+  const t0 = performance.now();
+  const { g, s, y, macs, params } = traceVit(p.cfg);
+  const step = buildTrainStep({ registry: s.registry, loss: meanSquare(y), adamw: { ...TORCH_ADAMW_DEFAULTS, clipNorm: null } });
+  const graphMacs = g.nodes.reduce((a, n) => a + nodeMacs(n), 0);
+  let values: Map<string, Float32Array> | null = initParams(s.registry.specs.values(), lcg(1));
+  const runner = await StepRunner.create(step, values, sessionOptions(p, 'train'));
+  values = null; // the runner copied them into its banks
+  const data = { patches: patchesData(p.cfg) };
+  const setupMs = performance.now() - t0;
+  probe.setupDone();
+  let last = { loss: NaN, finite: false };
+  const timeMs = await timeIt(async () => (last = await runner.step(data, 1e-4)), timing(p, probe));
+  if (!last.finite) throw new Error(`training step produced a non-finite loss (${last.loss})`);
+  await runner.dispose();
+  return {
+    timeMs,
+    setupMs,
+    memory: probe.report(),
+    macs: 3 * macs,
+    params,
+    extra: { stepGraphMacs: graphMacs, stateMiB: (3 * params * 4 * 2) / 2 ** 20, lastLoss: last.loss },
+  };
+}
+
+/**
+ * Parameters and both AdamW moments through ORT with no compute: Identity from every state input
+ * to an output. `timeMs` is the pre-allocated-output run (StepRunner's way); the extras give the
+ * fresh-output run and a plain JS copy of the same bytes for scale.
+ */
+async function stateioCase(p: CaseParams): Promise<CaseResult> {
+  const probe = new MemoryProbe();
+  const t0 = performance.now();
+  const { s, params } = traceVit(p.cfg);
+  const specs = [...s.registry.specs.values()];
+  const g = new Graph('state');
+  const outs: Tensor[] = [];
+  const names: { in: string; out: string; shape: readonly number[] }[] = [];
+  for (const sp of specs) {
+    for (const kind of ['', 'adam.m.', 'adam.v.']) {
+      const t = g.input(`${kind}${sp.name}`, 'float32', sp.shape);
+      outs.push(g.named(t, `out.${kind}${sp.name}`));
+      names.push({ in: t.name, out: `out.${kind}${sp.name}`, shape: sp.shape });
+    }
+  }
+  const session = await Session.create(toModelProto(g, { outputs: outs }), sessionOptions(p, 'stateio'));
+  const r = lcg(5);
+  const feeds: Record<string, HostTensor> = {};
+  const into: Record<string, HostTensor> = {};
+  for (const n of names) {
+    const size = n.shape.reduce((a, b) => a * b, 1);
+    feeds[n.in] = f32(n.shape, Float32Array.from({ length: size }, () => r()));
+    into[n.out] = f32(n.shape, new Float32Array(size));
+  }
+  const outNames = names.map((n) => n.out);
+  const setupMs = performance.now() - t0;
+  probe.setupDone();
+  const timeMs = await timeIt(() => session.run(feeds, outNames, into), timing(p, probe));
+  // Fresh outputs: ORT allocates, then the binding copies each output into a new JS buffer.
+  const fresh: number[] = [];
+  for (let i = 0; i < p.warmup + p.repeat; i++) {
+    collectGarbage();
+    const t = performance.now();
+    await session.run(feeds, outNames);
+    if (i >= p.warmup) fresh.push(performance.now() - t);
+  }
+  collectGarbage();
+  // The same bytes copied by JS into already-touched buffers: a memcpy floor.
+  const copy: number[] = [];
+  for (let i = 0; i < p.repeat; i++) {
+    const t = performance.now();
+    for (const n of names) (into[n.out]!.data as Float32Array).set(feeds[n.in]!.data as Float32Array);
+    copy.push(performance.now() - t);
+  }
+  await session.dispose();
+  return {
+    timeMs,
+    setupMs,
+    memory: probe.report(),
+    macs: 0,
+    params,
+    extra: {
+      tensors: names.length,
+      stateMiB: (3 * params * 4) / 2 ** 20,
+      freshOutputsMedianMs: stats(fresh).median,
+      jsCopyMedianMs: stats(copy).median,
+    },
+  };
+}
+
+export const cases: Record<CaseName, (p: CaseParams) => Promise<CaseResult>> = {
+  matmul: matmulCase,
+  forward: forwardCase,
+  fwdbwd: fwdbwdCase,
+  train: trainCase,
+  stateio: stateioCase,
+};
+
+// ---------- the PyTorch peer ----------
+
+interface PeerResult {
+  case: string;
+  torch: string;
+  threads: number;
+  interopThreads: number;
+  python: string;
+  blas: string;
+  timeMs: TimedStats;
+  setupMs: number;
+  macs?: number;
+  params?: number;
+  baselineRssMiB: number | null;
+  setupRssMiB: number | null;
+  afterWarmupRssMiB: number | null;
+  runPeakRssMiB: number | null;
+  processPeakRssMiB: number;
+}
+
+/** The peer script next to the sources (dist/bench/ → bench/peers/), else under the working directory. */
+function peerScript(): string {
+  const candidates = [fileURLToPath(new URL('../../bench/peers/vit_torch.py', import.meta.url)), resolve('bench/peers/vit_torch.py')];
+  const found = candidates.find((c) => existsSync(c));
+  if (!found) throw new Error(`bench/peers/vit_torch.py not found (looked at ${candidates.join(', ')})`);
+  return found;
+}
+
+function peerArgs(c: CaseName, p: CaseParams): string[] {
+  const v = p.cfg;
+  const common = ['--case', c, '--threads', String(p.threads)];
+  if (c === 'matmul') return [...common, '--n', String(p.matmulN), '--warmup', String(Math.max(3, p.warmup)), '--repeat', String(Math.max(10, p.repeat))];
+  return [
+    ...common,
+    ...['--warmup', p.warmup, '--repeat', p.repeat, '--image', v.image, '--patch', v.patch, '--dim', v.dim, '--depth', v.depth],
+    ...['--heads', v.heads, '--mlp-dim', v.mlpDim, '--batch', v.batch],
+  ].map(String);
+}
+
+// ---------- the report ----------
+
+interface Row {
+  refseg: CaseResult | null;
+  pytorch: PeerResult | null;
+  /** 1-minute load average of the machine when each side's case started and ended. */
+  loadAvg: { refseg: [number, number]; pytorch: [number, number] | null };
+}
+
+const gflops = (macs: number | undefined, ms: number | undefined) => (macs && ms ? (2 * macs) / (ms * 1e6) : null);
+const ratio = (a: number | null | undefined, b: number | null | undefined) => (a != null && b != null && b > 0 ? a / b : null);
+
+function configFrom(args: BenchArgs): { cfg: VitConfig; cases: CaseName[]; peer: boolean; dumpDir: string | null } {
+  const cfg: VitConfig = { ...(args.quick ? VIT_QUICK : VIT_B16_480) };
+  let cases: CaseName[] = [...ALL_CASES];
+  let peer = true;
+  let dumpDir: string | null = null;
+  const rest = [...args.rest];
+  while (rest.length) {
+    const f = rest.shift()!;
+    const int = () => {
+      const n = Number(rest.shift());
+      if (!Number.isInteger(n) || n < 1) throw new Error(`${f} needs a positive integer`);
+      return n;
+    };
+    if (f === '--image') cfg.image = int();
+    else if (f === '--batch') cfg.batch = int();
+    else if (f === '--depth') cfg.depth = int();
+    else if (f === '--no-peer') peer = false;
+    else if (f === '--dump') dumpDir = rest.shift() ?? null;
+    else if (f === '--cases') {
+      const list = (rest.shift() ?? '').split(',').filter(Boolean);
+      for (const c of list) if (!(ALL_CASES as readonly string[]).includes(c)) throw new Error(`unknown case '${c}' (have ${ALL_CASES.join(', ')})`);
+      cases = list as CaseName[];
+    } else throw new Error(`engine: unknown flag '${f}'\n\n${usage}`);
+  }
+  if (cfg.image % cfg.patch !== 0) throw new Error(`--image must be a multiple of ${cfg.patch}`);
+  return { cfg, cases, peer, dumpDir };
+}
+
+export async function run(args: BenchArgs): Promise<number> {
+  const { cfg, cases: selected, peer: wantPeer, dumpDir } = configFrom(args);
+  const machine: MachineInfo = machineInfo();
+  const threads = args.threads ?? machine.physicalCores ?? machine.logicalCpus;
+  const p: CaseParams = { cfg, threads, warmup: args.warmup ?? 1, repeat: args.repeat ?? 3, matmulN: args.quick ? 512 : 2048, dumpDir };
+  const log = (m: string) => process.stderr.write(`engine: ${m}\n`);
+
+  const torch = wantPeer ? findTorchPython() : null;
+  const peerNote = !wantPeer ? 'PyTorch peer: skipped (--no-peer)' : torch ? null : 'PyTorch peer: skipped (torch not found)';
+  if (peerNote) log(peerNote);
+
+  // Each case runs on both sides back to back (refseg, then PyTorch), so that a change in the
+  // machine's load during the run hits both sides of a ratio alike.
+  const rows: Partial<Record<CaseName, Row>> = {};
+  const moduleUrl = import.meta.url;
+  const load = () => loadavg()[0]!;
+  const env = { OMP_NUM_THREADS: String(threads), OPENBLAS_NUM_THREADS: String(threads) };
+  const script = torch ? peerScript() : null;
+  for (const c of selected) {
+    log(`refseg ${c} …`);
+    const t = performance.now();
+    const l0 = load();
+    const r = await runIsolated<CaseResult>(moduleUrl, c, p);
+    const row: Row = { refseg: r.result, pytorch: null, loadAvg: { refseg: [l0, load()], pytorch: null } };
+    rows[c] = row;
+    log(`refseg ${c}: median ${fmt(r.result.timeMs.median)} ms (case took ${fmt((performance.now() - t) / 1000)} s)`);
+    if (torch && script && PEER_CASES.has(c)) {
+      log(`PyTorch ${c} …`);
+      const l1 = load();
+      row.pytorch = await runPythonJson<PeerResult>(torch.python, script, peerArgs(c, p), env);
+      row.loadAvg.pytorch = [l1, load()];
+      log(`PyTorch ${c}: median ${fmt(row.pytorch.timeMs.median)} ms`);
+    }
+  }
+  // Contention check: load average above the core count, or a side that got much less CPU than its threads.
+  const maxLoad = Math.max(...Object.values(rows).flatMap((r) => [...r!.loadAvg.refseg, ...(r!.loadAvg.pytorch ?? [])]));
+  const shares = Object.values(rows).flatMap((r) => [r!.refseg?.timeMs.cpuPerWall, r!.pytorch?.timeMs.cpuPerWall].filter((x): x is number => x !== undefined));
+  const minShare = shares.length ? Math.min(...shares) / threads : null;
+  const cores = machine.physicalCores ?? machine.logicalCpus;
+  const busy = maxLoad > cores + 0.5 || (minShare !== null && minShare < 0.75);
+  const busyNote = busy
+    ? `WARNING: the machine was busy (1-min load average up to ${maxLoad.toFixed(1)} on ${cores} cores; lowest CPU time per wall time per thread ${fmt(minShare, 2)}): times are inflated and ratios noisy. Re-run on an idle machine.`
+    : null;
+  if (busyNote) log(busyNote);
+
+  // Derived numbers.
+  const med = (c: CaseName, side: 'refseg' | 'pytorch') => rows[c]?.[side]?.timeMs.median;
+  const refMacs = (c: CaseName) => rows[c]?.refseg?.macs;
+  const derived = Object.fromEntries(
+    (Object.keys(rows) as CaseName[]).map((c) => {
+      const row = rows[c]!;
+      const macs = refMacs(c) ?? row.pytorch?.macs;
+      return [
+        c,
+        {
+          refsegGflopPerS: c === 'stateio' ? null : gflops(macs, med(c, 'refseg')),
+          pytorchGflopPerS: c === 'stateio' ? null : gflops(c === 'matmul' ? row.pytorch?.macs : macs, med(c, 'pytorch')),
+          timeRatio: ratio(med(c, 'refseg'), med(c, 'pytorch')),
+          processPeakRatio: ratio(row.refseg?.memory.processPeakRssMiB, row.pytorch?.processPeakRssMiB),
+          runPeakRatio: ratio(row.refseg?.memory.runPeakRssMiB, row.pytorch?.runPeakRssMiB),
+        },
+      ];
+    }),
+  ) as Partial<Record<CaseName, { refsegGflopPerS: number | null; pytorchGflopPerS: number | null; timeRatio: number | null; processPeakRatio: number | null; runPeakRatio: number | null }>>;
+
+  const stepMs = med('train', 'refseg');
+  const fwdbwdMs = med('fwdbwd', 'refseg');
+  const stateio = rows.stateio?.refseg;
+  const roundTrip = {
+    stepMinusFwdBwdMs: stepMs != null && fwdbwdMs != null ? stepMs - fwdbwdMs : null,
+    identityPreallocatedMs: stateio?.timeMs.median ?? null,
+    identityFreshMs: stateio?.extra?.freshOutputsMedianMs ?? null,
+    jsCopyMs: stateio?.extra?.jsCopyMedianMs ?? null,
+    stateMiB: stateio?.extra?.stateMiB ?? null,
+    stateTensors: stateio?.extra?.tensors ?? null,
+  };
+
+  const matmulRate = derived.matmul?.refsegGflopPerS ?? null;
+  const fwdRate = derived.forward?.refsegGflopPerS ?? null;
+  const targets = [
+    { name: 'forward time ≤ 0.6 × PyTorch', value: derived.forward?.timeRatio ?? null, limit: TARGETS.forwardTimeRatio, higherIsBetter: false },
+    { name: 'forward ≥ 70% of measured matmul GFLOP/s', value: ratio(fwdRate, matmulRate), limit: TARGETS.forwardMatmulFraction, higherIsBetter: true },
+    { name: 'training step time ≤ 1.0 × PyTorch', value: derived.train?.timeRatio ?? null, limit: TARGETS.trainTimeRatio, higherIsBetter: false },
+    { name: 'training step peak RSS ≤ 1.2 × PyTorch', value: derived.train?.processPeakRatio ?? null, limit: TARGETS.trainPeakRatio, higherIsBetter: false },
+  ].map((t) => ({ ...t, status: t.value === null ? 'n/a' : (t.higherIsBetter ? t.value >= t.limit : t.value <= t.limit) ? 'PASS' : 'MISS' }));
+
+  const peerInfo = Object.values(rows).find((r) => r?.pytorch)?.pytorch ?? null;
+  const params = rows.forward?.refseg?.params ?? rows.train?.refseg?.params ?? null;
+  const report = {
+    benchmark: 'engine',
+    model: { ...cfg, tokens: tokensOf(cfg), params, forwardMacs: rows.forward?.refseg?.macs ?? null },
+    timing: { warmup: p.warmup, repeat: p.repeat, statistic: 'median of repeats (min, p95 alongside)' },
+    machine,
+    contention: { busy, maxLoadAvg1m: maxLoad, minCpuPerWallPerThread: minShare, note: busyNote },
+    threads: {
+      onnxruntime: { intraOp: threads, interOp: 1 },
+      pytorch: peerInfo ? { intraOp: peerInfo.threads, interOp: peerInfo.interopThreads, env: `OMP_NUM_THREADS=${threads} OPENBLAS_NUM_THREADS=${threads}` } : null,
+    },
+    peer: torch && peerInfo ? { name: 'PyTorch eager', python: torch.python, torch: peerInfo.torch, blas: peerInfo.blas } : { skipped: peerNote },
+    conventions: {
+      gflopPerS: '2 × MACs / median time; MACs from countMacs on the traced forward graph; fwdbwd and train count 3 × forward MACs (AdamW not counted)',
+      peakRss: 'processPeakRssMiB: whole child process (VmHWM / ru_maxrss); runPeakRssMiB: timed repeats only (peak mark reset after warmup)',
+      cpuPerWall: 'process CPU time (all threads) / wall time over the timed repeats: ≈ busy threads when alone on the machine',
+      stateRoundTrip: 'stepMinusFwdBwdMs = train − fwdbwd medians (AdamW update + state in/out); identity*: Identity graph over params + m + v',
+    },
+    results: Object.fromEntries(Object.entries(rows).map(([c, r]) => [c, { ...r, derived: derived[c as CaseName] }])),
+    stateRoundTrip: roundTrip,
+    matmulRateGflopPerS: { refseg: matmulRate, pytorch: derived.matmul?.pytorchGflopPerS ?? null },
+    forwardFractionOfMatmul: ratio(fwdRate, matmulRate),
+    targets,
+  };
+
+  if (args.json) {
+    console.log(JSON.stringify(report, null, 2));
+    return 0;
+  }
+
+  const out: string[] = [];
+  const tok = tokensOf(cfg);
+  out.push(
+    `refseg engine benchmark — ${cfg.name}: ${cfg.image}×${cfg.image} (${tok} tokens), batch ${cfg.batch}, ${cfg.depth} blocks, d ${cfg.dim}, ${cfg.heads} heads, MLP ${cfg.mlpDim}${params ? `, ${(params / 1e6).toFixed(1)} M params` : ''}`,
+  );
+  out.push(`machine: ${machine.cpuModel}, ${machine.logicalCpus} logical CPUs (${machine.physicalCores ?? '?'} cores), ${machine.memoryGiB.toFixed(0)} GiB; Node ${machine.node}`);
+  out.push(`refseg:  onnxruntime-node ${machine.onnxruntimeNode ?? '?'} (CPU EP), intra-op threads ${threads}, inter-op 1, graph optimization 'all'`);
+  out.push(
+    peerInfo && torch
+      ? `PyTorch: ${peerInfo.torch} eager (${torch.python}, Python ${peerInfo.python}, BLAS ${peerInfo.blas}), set_num_threads(${peerInfo.threads}), interop ${peerInfo.interopThreads}, OMP/OPENBLAS_NUM_THREADS=${threads}`
+      : (peerNote ?? 'PyTorch peer: no result'),
+  );
+  out.push(`timing: warmup ${p.warmup}, repeat ${p.repeat} (matmul ≥ 3/10); times are medians in ms; each case in its own process`);
+  out.push('');
+  const label: Record<CaseName, string> = {
+    matmul: `matmul ${p.matmulN}³`,
+    forward: 'forward (inference)',
+    fwdbwd: 'forward+backward',
+    train: 'training step (+AdamW)',
+    stateio: 'state I/O (Identity)',
+  };
+  const caseRows = (Object.keys(rows) as CaseName[]).map((c) => {
+    const r = rows[c]!;
+    const d = derived[c]!;
+    const range = (s: Stats | undefined) => (s ? `${fmt(s.median, 0)} (${fmt(s.min, 0)}–${fmt(s.p95, 0)})` : '–');
+    return [
+      label[c],
+      range(r.refseg?.timeMs),
+      range(r.pytorch?.timeMs),
+      fmt(d.timeRatio, 2),
+      fmt(d.refsegGflopPerS, 1),
+      fmt(d.pytorchGflopPerS, 1),
+      fmt(r.refseg?.memory.processPeakRssMiB, 0),
+      fmt(r.pytorch?.processPeakRssMiB, 0),
+      fmt(d.processPeakRatio, 2),
+      `${fmt(r.refseg?.memory.runPeakRssMiB, 0)} / ${fmt(r.pytorch?.runPeakRssMiB, 0)}`,
+      `${fmt(r.refseg?.timeMs.cpuPerWall, 2)} / ${fmt(r.pytorch?.timeMs.cpuPerWall, 2)}`,
+    ];
+  });
+  out.push(
+    table(
+      ['case', 'refseg ms (min–p95)', 'PyTorch ms (min–p95)', 'ratio', 'refseg GFLOP/s', 'PyTorch GFLOP/s', 'refseg peak MiB', 'PyTorch peak MiB', 'peak ratio', 'run peak MiB r/P', 'CPU/wall r/P'],
+      caseRows,
+    ),
+  );
+  out.push('');
+  out.push('GFLOP/s = 2 × MACs / median time; forward+backward and training step count 3 × forward MACs (AdamW not counted).');
+  out.push('peak = whole child process (VmHWM / ru_maxrss, incl. setup); run peak = timed repeats only (mark reset after warmup).');
+  out.push(`CPU/wall = process CPU time of all threads / wall time while timed (≈ ${threads} when alone on the machine).`);
+  if (rows.forward?.refseg) {
+    const f = rows.forward.refseg;
+    out.push(`forward MACs ${(f.macs / 1e9).toFixed(2)} G (countMacs); refseg forward = ${fmt((ratio(fwdRate, matmulRate) ?? NaN) * 100, 0)}% of ORT's ${p.matmulN}³ matmul rate (${fmt(matmulRate)} GFLOP/s)`);
+  }
+  if (rows.train?.refseg?.extra) {
+    const e = rows.train.refseg.extra;
+    out.push(`training step graph: ${((e.stepGraphMacs ?? 0) / 1e9).toFixed(2)} G MACs counted over all its nodes (vs 3 × forward = ${((rows.train.refseg.macs ?? 0) / 1e9).toFixed(2)} G)`);
+  }
+  out.push('');
+  out.push('per-step state round trip (parameters + AdamW moments in, updated ones out):');
+  out.push(`  train − fwdbwd medians (AdamW update + state I/O):               ${fmt(roundTrip.stepMinusFwdBwdMs, 0)} ms`);
+  out.push(`  Identity graph over ${roundTrip.stateTensors ?? '?'} state tensors (${fmt(roundTrip.stateMiB, 0)} MiB), pre-allocated outputs: ${fmt(roundTrip.identityPreallocatedMs, 0)} ms`);
+  out.push(`  same, fresh outputs (ORT allocates, binding copies to new JS buffers):   ${fmt(roundTrip.identityFreshMs, 0)} ms`);
+  out.push(`  plain JS copy of the same bytes (TypedArray.set, memcpy floor):          ${fmt(roundTrip.jsCopyMs, 0)} ms`);
+  out.push('');
+  out.push('targets (design.md §4):');
+  for (const t of targets) out.push(`  ${t.status.padEnd(4)}  ${t.name}: ${t.value === null ? 'not measured' : t.value.toFixed(2)} (limit ${t.limit})`);
+  if (peerNote) out.push(`\n${peerNote}`);
+  if (busyNote) out.push(`\n${busyNote}`);
+  console.log(out.join('\n'));
+  return 0;
+}

@@ -1,0 +1,311 @@
+// Shared helpers of the benchmarks: timing statistics, resident-memory readings, running a case in
+// a fresh child process (so each case gets its own peak RSS), the Python peer, machine facts, and
+// a plain-text table.
+//
+// Peak RSS is process-wide (Linux VmHWM), so one process per case. Writing "5" to
+// /proc/self/clear_refs resets the high-water mark to the current RSS (Linux ≥ 4.0): a case resets
+// it after setup to read the peak of its timed phase alone, next to the whole-process peak.
+
+import { fork, spawn, spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { cpus, totalmem } from 'node:os';
+import { fileURLToPath } from 'node:url';
+
+// ---------- statistics ----------
+
+export interface Stats {
+  /** Milliseconds. */
+  median: number;
+  min: number;
+  p95: number;
+  mean: number;
+  n: number;
+  samples: number[];
+}
+
+export function stats(samples: readonly number[]): Stats {
+  if (samples.length === 0) throw new Error('stats: no samples');
+  const s = [...samples].sort((a, b) => a - b);
+  const q = (p: number) => {
+    const i = p * (s.length - 1);
+    const lo = Math.floor(i);
+    const hi = Math.ceil(i);
+    return s[lo]! + (s[hi]! - s[lo]!) * (i - lo);
+  };
+  return {
+    median: q(0.5),
+    min: s[0]!,
+    p95: q(0.95),
+    mean: s.reduce((a, b) => a + b, 0) / s.length,
+    n: s.length,
+    samples: [...samples],
+  };
+}
+
+export interface TimingOptions {
+  warmup: number;
+  repeat: number;
+  /** Called between the warmup runs and the timed repeats (e.g. MemoryProbe.timedStart). */
+  beforeTimed?: () => void;
+}
+
+export interface TimedStats extends Stats {
+  /**
+   * Process CPU time (user + system, all threads) over wall time of the timed repeats. Alone on
+   * the machine a run with T busy threads reads ≈ T; much less means other processes took the CPU.
+   */
+  cpuPerWall: number;
+}
+
+/** Runs `fn` warmup + repeat times; returns the statistics of the timed repeats (ms). */
+export async function timeIt(fn: () => Promise<unknown> | unknown, o: TimingOptions): Promise<TimedStats> {
+  for (let i = 0; i < o.warmup; i++) await fn();
+  o.beforeTimed?.();
+  const samples: number[] = [];
+  const cpu0 = process.cpuUsage();
+  for (let i = 0; i < o.repeat; i++) {
+    const t0 = performance.now();
+    await fn();
+    samples.push(performance.now() - t0);
+  }
+  const cpu = process.cpuUsage(cpu0);
+  const wall = samples.reduce((a, b) => a + b, 0);
+  return { ...stats(samples), cpuPerWall: (cpu.user + cpu.system) / 1000 / wall };
+}
+
+// ---------- memory ----------
+
+function statusKiB(field: 'VmHWM' | 'VmRSS'): number | null {
+  try {
+    const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync('/proc/self/status', 'utf8'));
+    return m ? Number(m[1]) : null;
+  } catch {
+    return null;
+  }
+}
+
+const mib = (kib: number | null) => (kib === null ? null : kib / 1024);
+
+/** Peak resident set of this process so far (VmHWM), MiB; null off Linux. */
+export const peakRssMiB = (): number | null => mib(statusKiB('VmHWM'));
+/** Current resident set (VmRSS), MiB. */
+export const rssMiB = (): number | null => mib(statusKiB('VmRSS'));
+
+/** Resets the peak-RSS mark to the current RSS; false where the kernel does not allow it. */
+export function resetPeakRss(): boolean {
+  try {
+    writeFileSync('/proc/self/clear_refs', '5');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Full GC when the process runs with --expose-gc (isolated cases do), so freed buffers leave RSS. */
+export function collectGarbage(): void {
+  (globalThis as { gc?: () => void }).gc?.();
+}
+
+/** Memory readings of one case, MiB (null where /proc is not available). */
+export interface MemoryReport {
+  /** RSS when the case started (the runtime alone). */
+  baselineRssMiB: number | null;
+  /** RSS after building the model and session, before any run. */
+  setupRssMiB: number | null;
+  /** RSS after the warmup runs. */
+  afterWarmupRssMiB: number | null;
+  /** Peak of the timed repeats alone (the mark is reset after warmup); null if it cannot be reset. */
+  runPeakRssMiB: number | null;
+  /** Peak of the whole process: setup, warmup and timed repeats. */
+  processPeakRssMiB: number | null;
+}
+
+/** Tracks a case's memory phases: call setupDone() after setup, timedStart() before the repeats. */
+export class MemoryProbe {
+  private readonly baseline = rssMiB();
+  private setup: number | null = null;
+  private warm: number | null = null;
+  private setupPeak: number | null = null;
+  private resettable = false;
+
+  setupDone(): void {
+    collectGarbage();
+    this.setup = rssMiB();
+  }
+
+  timedStart(): void {
+    this.warm = rssMiB();
+    // Read before the reset clears it: the peak of setup and warmup.
+    this.setupPeak = peakRssMiB();
+    this.resettable = resetPeakRss();
+  }
+
+  report(): MemoryReport {
+    const now = peakRssMiB();
+    const runPeak = this.resettable ? now : null;
+    const proc = now === null ? null : Math.max(now, this.setupPeak ?? 0);
+    return {
+      baselineRssMiB: this.baseline,
+      setupRssMiB: this.setup,
+      afterWarmupRssMiB: this.warm,
+      runPeakRssMiB: runPeak,
+      processPeakRssMiB: proc,
+    };
+  }
+}
+
+// ---------- isolated cases ----------
+
+export interface IsolatedResult<T> {
+  result: T;
+  /** The child's VmHWM when the case returned, MiB (since the last reset, if the case reset it). */
+  finalPeakRssMiB: number | null;
+}
+
+const WORKER = fileURLToPath(new URL('./worker.js', import.meta.url));
+
+/**
+ * Runs `cases[caseName](params)` of the bench module at `moduleUrl` in a fresh Node process and
+ * returns its result (structured-clone serializable) with the child's final VmHWM.
+ */
+export function runIsolated<T>(moduleUrl: string, caseName: string, params: unknown): Promise<IsolatedResult<T>> {
+  return new Promise((resolve, reject) => {
+    const child = fork(WORKER, [], { execArgv: ['--expose-gc'], serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    let done = false;
+    child.on('message', (m: { ok: boolean; result?: T; error?: string; finalPeakRssMiB: number | null }) => {
+      done = true;
+      if (m.ok) resolve({ result: m.result as T, finalPeakRssMiB: m.finalPeakRssMiB });
+      else reject(new Error(`case '${caseName}' failed: ${m.error}`));
+    });
+    child.on('error', reject);
+    child.on('exit', (code, signal) => {
+      if (!done) reject(new Error(`case '${caseName}' exited without a result (code ${code}, signal ${signal})`));
+    });
+    child.send({ module: moduleUrl, case: caseName, params });
+  });
+}
+
+// ---------- the Python peer ----------
+
+/** A Python that imports torch: /usr/bin/python3 first (Debian's python3-torch), then PATH's. */
+export function findTorchPython(candidates = ['/usr/bin/python3', 'python3', 'python']): { python: string; torch: string } | null {
+  for (const python of candidates) {
+    const r = spawnSync(python, ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8', timeout: 60_000 });
+    if (r.status === 0) return { python, torch: r.stdout.trim() };
+  }
+  return null;
+}
+
+/** Runs a Python script and parses the last line of its stdout as JSON. */
+export function runPythonJson<T>(python: string, script: string, args: readonly string[], env: Record<string, string> = {}): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(python, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    p.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    p.on('error', reject);
+    p.on('close', (code) => {
+      const last = out.trim().split('\n').pop() ?? '';
+      if (code !== 0) return reject(new Error(`${python} ${script} ${args.join(' ')} exited ${code}: ${err.trim().split('\n').slice(-5).join(' | ')}`));
+      try {
+        resolve(JSON.parse(last) as T);
+      } catch {
+        reject(new Error(`${script}: stdout's last line is not JSON: ${last.slice(0, 200)}`));
+      }
+    });
+  });
+}
+
+// ---------- machine ----------
+
+export interface MachineInfo {
+  cpuModel: string;
+  logicalCpus: number;
+  physicalCores: number | null;
+  memoryGiB: number;
+  node: string;
+  onnxruntimeNode: string | null;
+}
+
+export function machineInfo(): MachineInfo {
+  let cpuModel = cpus()[0]?.model ?? 'unknown';
+  let physicalCores: number | null = null;
+  try {
+    const info = readFileSync('/proc/cpuinfo', 'utf8');
+    cpuModel = /^model name\s*:\s*(.*)$/m.exec(info)?.[1]?.trim() ?? cpuModel;
+    const cores = new Set<string>();
+    let phys = '';
+    for (const line of info.split('\n')) {
+      const [k, v] = line.split(':').map((s) => s.trim());
+      if (k === 'physical id') phys = v ?? '';
+      if (k === 'core id') cores.add(`${phys}/${v}`);
+    }
+    physicalCores = cores.size || null;
+  } catch {
+    /* not Linux */
+  }
+  let ortVersion: string | null = null;
+  try {
+    const req = createRequire(import.meta.url);
+    const pkg = req.resolve('onnxruntime-node/package.json');
+    ortVersion = (JSON.parse(readFileSync(pkg, 'utf8')) as { version: string }).version;
+  } catch {
+    /* not resolvable */
+  }
+  return {
+    cpuModel,
+    logicalCpus: cpus().length,
+    physicalCores,
+    memoryGiB: totalmem() / 2 ** 30,
+    node: process.version,
+    onnxruntimeNode: ortVersion,
+  };
+}
+
+// ---------- output ----------
+
+/** A plain-text table; columns after the first are right-aligned. */
+export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const all = [header, ...rows];
+  const w = header.map((_, i) => Math.max(...all.map((r) => (r[i] ?? '').length)));
+  const line = (r: readonly string[]) => r.map((c, i) => (i === 0 ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join('  ');
+  return [line(header), w.map((n) => '-'.repeat(n)).join('  '), ...rows.map(line)].join('\n');
+}
+
+export const fmt = (v: number | null | undefined, digits = 1): string => (v === null || v === undefined || !Number.isFinite(v) ? '–' : v.toFixed(digits));
+
+// ---------- arguments ----------
+
+/** Flags every benchmark understands; undefined means "the benchmark's default". */
+export interface BenchArgs {
+  json: boolean;
+  quick: boolean;
+  repeat?: number;
+  warmup?: number;
+  threads?: number;
+  /** Arguments the common parser did not consume (benchmark-specific). */
+  rest: string[];
+}
+
+export function parseBenchArgs(argv: readonly string[]): BenchArgs {
+  const a: BenchArgs = { json: false, quick: false, rest: [] };
+  const int = (flag: string, v: string | undefined, min: number): number => {
+    const n = Number(v);
+    if (v === undefined || !Number.isInteger(n) || n < min) throw new Error(`${flag} needs an integer ≥ ${min}, got '${v ?? ''}'`);
+    return n;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const f = argv[i]!;
+    const [flag, inline] = f.includes('=') ? [f.slice(0, f.indexOf('=')), f.slice(f.indexOf('=') + 1)] : [f, undefined];
+    const value = () => inline ?? argv[++i];
+    if (flag === '--json') a.json = true;
+    else if (flag === '--quick') a.quick = true;
+    else if (flag === '--repeat') a.repeat = int(flag, value(), 1);
+    else if (flag === '--warmup') a.warmup = int(flag, value(), 0);
+    else if (flag === '--threads') a.threads = int(flag, value(), 1);
+    else a.rest.push(f);
+  }
+  return a;
+}

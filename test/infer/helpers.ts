@@ -1,0 +1,58 @@
+// Shared by the inference, server and CLI tests: a random-init ReSTR checkpoint that carries a
+// vocabulary built from the bundled example's expressions (the trained built-in model is not part
+// of the repository's tests), and the bundled example itself.
+
+import { readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Vocabulary } from '../../src/data/tokenizer.js';
+import { initModel } from '../../src/models/build.js';
+import { type ModelCheckpoint, encodeModelCheckpoint, saveModelCheckpoint } from '../../src/models/checkpoint.js';
+import type { RestrConfig } from '../../src/models/restr/config.js';
+import { restrModel } from '../../src/models/restr/model.js';
+import { examplePaths } from '../../src/infer/segmenter.js';
+import { type DeepPartial, microConfig } from '../models/restr-helpers.js';
+
+export interface Example {
+  imagePath: string;
+  image: Uint8Array;
+  width: number;
+  height: number;
+  expressions: { text: string; object: number; kind: string }[];
+}
+
+export function bundledExample(): Example {
+  const p = examplePaths();
+  const json = JSON.parse(readFileSync(p.expressions, 'utf8')) as Omit<Example, 'imagePath' | 'image'>;
+  return { imagePath: p.image, image: readFileSync(p.image), width: json.width, height: json.height, expressions: json.expressions };
+}
+
+/** A tiny ReSTR config (32 px, 8 px patches) whose vocabulary holds the example's words. */
+export function testModel(o: DeepPartial<RestrConfig> = {}, seed = 5): ModelCheckpoint {
+  const vocab = Vocabulary.build(bundledExample().expressions.map((e) => e.text));
+  const config = microConfig({ ...o, language: { vocabSize: vocab.size, maxWords: 12, ...o.language } });
+  const params = initModel(restrModel, config, seed);
+  // timm's init (std 0.02, no decoder bias) gives logits within ±0.01 of 0: every probability ≈ 0.5,
+  // and a mask that flips on rounding noise. Scaled heads give the spread a trained model has, so
+  // thresholds, scores and cross-runtime comparisons test something.
+  for (const [name, w] of params) {
+    const k = name === 'fusion.seed' || name === 'decoder.head.weight' ? 300 : name.startsWith('decoder.blocks.') ? 20 : 1;
+    for (let i = 0; k !== 1 && i < w.length; i++) w[i]! *= k;
+  }
+  return { def: restrModel as never, config, params, vocab: vocab.toJSON(), metadata: {} };
+}
+
+export function testCheckpointBytes(o: DeepPartial<RestrConfig> = {}, seed = 5): Uint8Array {
+  const m = testModel(o, seed);
+  return encodeModelCheckpoint(restrModel, m.config as RestrConfig, m.params, { vocab: m.vocab });
+}
+
+/** A temporary folder with `model.safetensors` in it; `cleanup` removes it. */
+export async function tempCheckpoint(o: DeepPartial<RestrConfig> = {}, seed = 5): Promise<{ dir: string; path: string; cleanup: () => Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), 'refseg-infer-'));
+  const m = testModel(o, seed);
+  const path = join(dir, 'model.safetensors');
+  await saveModelCheckpoint(path, restrModel, m.config as RestrConfig, m.params, { vocab: m.vocab });
+  return { dir, path, cleanup: () => rm(dir, { recursive: true, force: true }) };
+}
