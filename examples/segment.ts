@@ -26,7 +26,10 @@ function iou(a: Uint8Array, b: Uint8Array): number {
   return union === 0 ? 1 : inter / union;
 }
 
-export async function main(argv: string[] = process.argv.slice(2), print: (line: string) => void = console.log): Promise<void> {
+export async function main(
+  argv: string[] = process.argv.slice(2),
+  print: (line: string) => void = console.log,
+): Promise<void> {
   const seg = await loadSegmenter(argv[0]); // undefined → the built-in model
   try {
     const paths = examplePaths();
@@ -48,7 +51,9 @@ export async function main(argv: string[] = process.argv.slice(2), print: (line:
           `score ${r.score.toFixed(3)}  ${r.timings.total.toFixed(1)} ms`,
       );
     }
-    print(`mean IoU ${(sum / example.expressions.length).toFixed(3)} over ${example.expressions.length} expressions`);
+    print(
+      `mean IoU ${(sum / example.expressions.length).toFixed(3)} over ${example.expressions.length} expressions`,
+    );
   } finally {
     await seg.dispose();
   }

@@ -32,13 +32,16 @@ async function main(): Promise<void> {
     },
   });
   const seed = Number(values.seed);
-  if (!Number.isSafeInteger(seed) || seed < 0) throw new Error(`--seed must be a non-negative integer, got '${values.seed}'`);
+  if (!Number.isSafeInteger(seed) || seed < 0)
+    throw new Error(`--seed must be a non-negative integer, got '${values.seed}'`);
 
   for (let index = 0; index < 1000; index++) {
     const { scene } = generateImage(FLAVOR, seed, index, SIZE, 'train');
     const objs = scene.objects;
     if (objs.length < 5) continue;
-    const twins = objs.filter((o, i) => objs.some((p, j) => j !== i && (p.shape === o.shape || p.color === o.color)));
+    const twins = objs.filter((o, i) =>
+      objs.some((p, j) => j !== i && (p.shape === o.shape || p.color === o.color)),
+    );
     if (twins.length < 2) continue;
 
     const rng = Rng.from('example', seed, index);
@@ -57,7 +60,8 @@ async function main(): Promise<void> {
     if (new Set(expressions.map((e) => e.object)).size < objs.length) continue;
 
     const json = {
-      description: 'A synthetic scene (refseg src/data/synth) and referring expressions that are true for it.',
+      description:
+        'A synthetic scene (refseg src/data/synth) and referring expressions that are true for it.',
       image: 'scene.png',
       width: SIZE,
       height: SIZE,
@@ -77,12 +81,16 @@ async function main(): Promise<void> {
     const rgb = renderScene(scene);
     await mkdir(values.out!, { recursive: true });
     const png = join(values.out!, 'scene.png');
-    await sharp(Buffer.from(rgb.buffer, rgb.byteOffset, rgb.byteLength), { raw: { width: SIZE, height: SIZE, channels: 3 } })
+    await sharp(Buffer.from(rgb.buffer, rgb.byteOffset, rgb.byteLength), {
+      raw: { width: SIZE, height: SIZE, channels: 3 },
+    })
       .png({ compressionLevel: 9 })
       .toFile(png);
     const jsonPath = join(values.out!, 'scene.json');
     await writeFile(jsonPath, `${JSON.stringify(json, null, 2)}\n`);
-    console.log(`wrote ${png} and ${jsonPath}: scene ${index} of ${FLAVOR} seed ${seed}, ${objs.length} objects, ${expressions.length} expressions`);
+    console.log(
+      `wrote ${png} and ${jsonPath}: scene ${index} of ${FLAVOR} seed ${seed}, ${objs.length} objects, ${expressions.length} expressions`,
+    );
     return;
   }
   throw new Error(`no suitable scene among the first 1000 of seed ${seed}`);

@@ -9,7 +9,11 @@
 
 import { Vocabulary } from '/lib/data/tokenizer.js';
 import { letterbox } from '/lib/data/image.js';
-import { maskFromProbability, patchProbabilityFromLogits, probabilityFromLogits } from '/lib/infer/postprocess.js';
+import {
+  maskFromProbability,
+  patchProbabilityFromLogits,
+  probabilityFromLogits,
+} from '/lib/infer/postprocess.js';
 import { heatmapOverlay, overlayMask, rgbToRgba, rgbaToRgb } from '/lib/infer/draw.js';
 
 const MAX_PIXELS = 40e6; // the server's and decodeImage's default limit
@@ -77,7 +81,9 @@ async function loadModel() {
   try {
     ort = await import(manifest.ort);
   } catch {
-    throw new Error('onnxruntime-web is not installed on the server (npm install onnxruntime-web), so the model cannot run here.');
+    throw new Error(
+      'onnxruntime-web is not installed on the server (npm install onnxruntime-web), so the model cannot run here.',
+    );
   }
   ort.env.wasm.wasmPaths = '/ort/';
   // Threads need SharedArrayBuffer, which needs cross-origin isolation (the demo server sends COOP/COEP).
@@ -85,8 +91,12 @@ async function loadModel() {
   state.ort = ort;
 
   const bytes = async (url) => new Uint8Array(await (await fetch(url)).arrayBuffer());
-  const urls = manifest.parts.full ? { full: manifest.parts.full } : { image: manifest.parts.image, text: manifest.parts.text };
-  const models = Object.fromEntries(await Promise.all(Object.entries(urls).map(async ([k, u]) => [k, await bytes(u)])));
+  const urls = manifest.parts.full
+    ? { full: manifest.parts.full }
+    : { image: manifest.parts.image, text: manifest.parts.text };
+  const models = Object.fromEntries(
+    await Promise.all(Object.entries(urls).map(async ([k, u]) => [k, await bytes(u)])),
+  );
   const create = async (ep) => {
     const opts = { executionProviders: ep, graphOptimizationLevel: 'all' };
     const out = {};
@@ -113,7 +123,8 @@ async function loadModel() {
 async function decode(blob) {
   const bitmap = await createImageBitmap(blob, { imageOrientation: 'from-image' });
   const { width, height } = bitmap;
-  if (width * height > MAX_PIXELS) throw new Error(`the image is ${width}×${height}, over ${MAX_PIXELS / 1e6} MP`);
+  if (width * height > MAX_PIXELS)
+    throw new Error(`the image is ${width}×${height}, over ${MAX_PIXELS / 1e6} MP`);
   const canvas = new OffscreenCanvas(width, height);
   const ctx = canvas.getContext('2d');
   ctx.fillStyle = '#fff';
@@ -139,7 +150,16 @@ async function setImage(rgb, name) {
   const tensor = new ort.Tensor('float32', boxed.tensor, [1, 3, S, S]);
   const features = sessions.image ? await sessions.image.run({ image: tensor }) : null;
   const t2 = performance.now();
-  state.image = { rgb, box: boxed, tensor, features, name, preprocessMs: t1 - t0, encodeMs: sessions.image ? t2 - t1 : 0, used: false };
+  state.image = {
+    rgb,
+    box: boxed,
+    tensor,
+    features,
+    name,
+    preprocessMs: t1 - t0,
+    encodeMs: sessions.image ? t2 - t1 : 0,
+    used: false,
+  };
   state.last = null;
   paint(ui.overlay, rgb);
   paint(ui.heatmap, rgb);
@@ -157,8 +177,14 @@ async function segment(text) {
   const L = manifest.maxTokens;
   const t0 = performance.now();
   const ids = vocab.encode(text, L);
-  const words = new ort.Tensor('int64', BigInt64Array.from(ids, (v) => BigInt(v)), [1, L]);
-  const feeds = sessions.text ? { ...image.features, [manifest.tokenInput]: words } : { image: image.tensor, [manifest.tokenInput]: words };
+  const words = new ort.Tensor(
+    'int64',
+    BigInt64Array.from(ids, (v) => BigInt(v)),
+    [1, L],
+  );
+  const feeds = sessions.text
+    ? { ...image.features, [manifest.tokenInput]: words }
+    : { image: image.tensor, [manifest.tokenInput]: words };
   const out = await (sessions.text ?? sessions.full).run(feeds);
   const t1 = performance.now();
   const { width, height } = image.rgb;
@@ -190,7 +216,17 @@ function render() {
     ` = ${ms(t.image + t.text + t.postprocess + draw)}`;
   let sum = 0;
   for (let i = 0; i < last.probability.length; i++) sum += last.probability[i];
-  return { text: last.text, width, height, area, score, threshold, probabilityMean: sum / last.probability.length, ep: state.ep, timings: { ...t, draw } };
+  return {
+    text: last.text,
+    width,
+    height,
+    area,
+    score,
+    threshold,
+    probabilityMean: sum / last.probability.length,
+    ep: state.ep,
+    timings: { ...t, draw },
+  };
 }
 state.segment = segment;
 
@@ -269,7 +305,9 @@ ui.threshold.addEventListener('input', () => {
     ui.text.disabled = false;
     ui.go.disabled = false;
     const m = state.manifest;
-    setStatus(`${m.kind} ${m.imageSize} px, ${mib.toFixed(1)} MiB, loaded in ${ms(loadMs)} on ${state.ep.toUpperCase()}. Type an expression.`);
+    setStatus(
+      `${m.kind} ${m.imageSize} px, ${mib.toFixed(1)} MiB, loaded in ${ms(loadMs)} on ${state.ep.toUpperCase()}. Type an expression.`,
+    );
     await useExample();
   } catch (e) {
     state.error = e.message;

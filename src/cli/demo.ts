@@ -34,10 +34,16 @@ export const demoCommand: Command = {
       });
       if (!o.host) throw new UsageError('--host must not be empty');
       const port = intFlag('port', o.port, 0, 65535) ?? 8080;
-      const demo = await startDemo({ checkpoint: o.checkpoint ?? defaultCheckpointPath(), host: o.host, port });
+      const demo = await startDemo({
+        checkpoint: o.checkpoint ?? defaultCheckpointPath(),
+        host: o.host,
+        port,
+      });
       console.log(`refseg demo: open ${demo.url}`);
       if (!demo.ort)
-        console.log('refseg demo: onnxruntime-web is not installed, the page cannot run the model (npm install onnxruntime-web)');
+        console.log(
+          'refseg demo: onnxruntime-web is not installed, the page cannot run the model (npm install onnxruntime-web)',
+        );
       await new Promise<void>((resolve) => {
         const stop = () => void demo.close().then(resolve);
         process.once('SIGINT', stop);

@@ -34,7 +34,12 @@ export async function runCommand(help: string, argv: string[], fn: () => Promise
 }
 
 /** `--flag` as an integer in [min, max], or undefined when absent. */
-export function intFlag(flag: string, v: string | undefined, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
+export function intFlag(
+  flag: string,
+  v: string | undefined,
+  min: number,
+  max = Number.MAX_SAFE_INTEGER,
+): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
   if (v.trim() === '' || !Number.isSafeInteger(n) || n < min || n > max)
@@ -43,7 +48,12 @@ export function intFlag(flag: string, v: string | undefined, min: number, max = 
 }
 
 /** `--flag` as a number in [min, max], or undefined when absent. */
-export function numberFlag(flag: string, v: string | undefined, min: number, max: number): number | undefined {
+export function numberFlag(
+  flag: string,
+  v: string | undefined,
+  min: number,
+  max: number,
+): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
   if (v.trim() === '' || !Number.isFinite(n) || n < min || n > max)
@@ -124,12 +134,16 @@ export const segmentCommand: Command = {
       try {
         bytes = await readFile(o.image);
       } catch (e) {
-        throw new Error(`cannot read --image ${o.image}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+        throw new Error(
+          `cannot read --image ${o.image}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+        );
       }
       const seg = await loadSegmenter(o.checkpoint ?? defaultCheckpointPath(), threads ? { threads } : {});
       try {
         if (o.heatmap && !seg.hasPatchProbability)
-          throw new UsageError(`--heatmap needs a model with patch probabilities (ReSTR); this one is ${seg.kind}`);
+          throw new UsageError(
+            `--heatmap needs a model with patch probabilities (ReSTR); this one is ${seg.kind}`,
+          );
         const encoded = await seg.encodeImage(bytes, { source: o.image });
         const results: SegmentResult[] = [];
         const written: string[] = [];
@@ -139,10 +153,7 @@ export const segmentCommand: Command = {
           const files: [string | undefined, () => Promise<Uint8Array>][] = [
             [o.out, () => maskPng(r.mask)],
             [o.overlay, () => rgbPng(overlayMask(encoded.rgb, r.mask))],
-            [
-              o.heatmap,
-              () => rgbPng(heatmapOverlay(encoded.rgb, r.patchProbability!, r.letterbox)),
-            ],
+            [o.heatmap, () => rgbPng(heatmapOverlay(encoded.rgb, r.patchProbability!, r.letterbox))],
           ];
           for (const [path, make] of files) {
             if (!path) continue;

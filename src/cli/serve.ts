@@ -98,7 +98,8 @@ export const serveCommand: Command = {
         await server.close();
         throw new Error(`cannot load the model: ${(e as Error).message}`);
       }
-      if (!stopping) console.log(`refseg serve: ready (${opts.workers} worker${opts.workers > 1 ? 's' : ''})`);
+      if (!stopping)
+        console.log(`refseg serve: ready (${opts.workers} worker${opts.workers > 1 ? 's' : ''})`);
       // Returns 0 once drained: main.ts sets the exit code, the event loop empties, Node exits.
       await done;
       return 0;

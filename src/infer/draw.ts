@@ -162,7 +162,8 @@ export function heatmapOverlay(
   for (let i = 0; i < w * h; i++) {
     let c = lut.get(p[i]!);
     if (!c) lut.set(p[i]!, (c = viridis(p[i]!)));
-    for (let k = 0; k < 3; k++) out[3 * i + k] = Math.round(image.data[3 * i + k]! * (1 - alpha) + c[k]! * alpha);
+    for (let k = 0; k < 3; k++)
+      out[3 * i + k] = Math.round(image.data[3 * i + k]! * (1 - alpha) + c[k]! * alpha);
   }
   return { width: w, height: h, data: out };
 }
@@ -190,7 +191,8 @@ export function rgbToRgba(image: RgbImage): Uint8ClampedArray {
 /** RGBA (a canvas ImageData) → RGB, dropping alpha (the browser has composited it already). */
 export function rgbaToRgb(rgba: ArrayLike<number>, width: number, height: number): RgbImage {
   const n = width * height;
-  if (rgba.length !== 4 * n) throw new Error(`RGBA data holds ${rgba.length} bytes, expected ${width}×${height}×4`);
+  if (rgba.length !== 4 * n)
+    throw new Error(`RGBA data holds ${rgba.length} bytes, expected ${width}×${height}×4`);
   const data = new Uint8Array(3 * n);
   for (let i = 0; i < n; i++) {
     data[3 * i] = rgba[4 * i]!;

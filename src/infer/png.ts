@@ -19,7 +19,9 @@ export async function encodePng(img: RawImage): Promise<Uint8Array> {
   const { width, height, channels, data } = img;
   if (data.length !== width * height * channels)
     throw new Error(`png: ${data.length} bytes for ${width}×${height}×${channels}`);
-  let pipeline = sharp(Buffer.from(data.buffer, data.byteOffset, data.byteLength), { raw: { width, height, channels } });
+  let pipeline = sharp(Buffer.from(data.buffer, data.byteOffset, data.byteLength), {
+    raw: { width, height, channels },
+  });
   // sharp writes raw input as sRGB unless told: a mask stays one gray channel (a third of the size).
   if (channels === 1) pipeline = pipeline.toColourspace('b-w');
   const buf = await pipeline.png({ compressionLevel: 6 }).toBuffer();

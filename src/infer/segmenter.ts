@@ -54,13 +54,17 @@ export function packageRoot(): string {
     const pkg = join(dir, 'package.json');
     if (existsSync(pkg)) {
       try {
-        if ((JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'refseg') return (root = dir);
+        if ((JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'refseg')
+          return (root = dir);
       } catch {
         // not ours (or unreadable): keep walking up
       }
     }
     const up = dirname(dir);
-    if (up === dir) throw new Error('cannot find the refseg package folder (no package.json named "refseg" above this module)');
+    if (up === dir)
+      throw new Error(
+        'cannot find the refseg package folder (no package.json named "refseg" above this module)',
+      );
     dir = up;
   }
 }
@@ -175,7 +179,13 @@ const ms = (t0: number): number => performance.now() - t0;
 
 function isRgbImage(x: unknown): x is RgbImage {
   const r = x as RgbImage;
-  return typeof x === 'object' && x !== null && !(x instanceof Uint8Array) && typeof r.width === 'number' && r.data instanceof Uint8Array;
+  return (
+    typeof x === 'object' &&
+    x !== null &&
+    !(x instanceof Uint8Array) &&
+    typeof r.width === 'number' &&
+    r.data instanceof Uint8Array
+  );
 }
 
 function toCheckpoint(source: CheckpointSource): ModelCheckpoint {
@@ -215,11 +225,15 @@ export class Segmenter {
   static async create(ck: ModelCheckpoint, o: SegmenterOptions): Promise<Segmenter> {
     const { def, config, params } = ck;
     const textEncoder = textEncoderFromCheckpoint(ck.vocab, def.maxTokens(config), 'checkpoint');
-    const sessionOptions = { ...(o.threads ? { threads: o.threads } : {}), ...(o.device ? { device: o.device } : {}) };
+    const sessionOptions = {
+      ...(o.threads ? { threads: o.threads } : {}),
+      ...(o.device ? { device: o.device } : {}),
+    };
     const engine: Engine = {};
     if (def.split) {
       // Batch 1: one image, one expression per run; a fixed batch lets ORT plan every shape.
-      const part = (b: ReturnType<typeof buildImagePart>) => toModelProto(b.graph, { outputs: b.outputs, paramValues: params });
+      const part = (b: ReturnType<typeof buildImagePart>) =>
+        toModelProto(b.graph, { outputs: b.outputs, paramValues: params });
       engine.image = await Session.create(part(buildImagePart(def, config, 1)), sessionOptions);
       engine.text = await Session.create(part(buildTextPart(def, config, 1)), sessionOptions);
     } else {
@@ -273,12 +287,16 @@ export class Segmenter {
       decode = ms(t0);
     } else if (isRgbImage(image)) {
       if (!(image.width > 0 && image.height > 0) || image.data.length !== image.width * image.height * 3)
-        throw new Error(`image: ${image.data.length} bytes do not make a ${image.width}×${image.height} RGB image`);
+        throw new Error(
+          `image: ${image.data.length} bytes do not make a ${image.width}×${image.height} RGB image`,
+        );
       if (image.width * image.height > this.maxPixels)
         throw new Error(`image: ${image.width}×${image.height} pixels, over the limit of ${this.maxPixels}`);
       rgb = image;
     } else {
-      throw new TypeError('encodeImage: expected image file bytes (Uint8Array) or {width, height, data} RGB pixels');
+      throw new TypeError(
+        'encodeImage: expected image file bytes (Uint8Array) or {width, height, data} RGB pixels',
+      );
     }
     rgb = { width: rgb.width, height: rgb.height, data: rgb.data }; // drop decoder extras (format, orientation)
 
@@ -292,7 +310,9 @@ export class Segmenter {
     t0 = performance.now();
     const state: EncodedState = { owner: this };
     if (this.engine.image) {
-      state.features = await this.engine.image.run({ image: { dtype: 'float32', shape: [1, 3, S, S], data: tensor } });
+      state.features = await this.engine.image.run({
+        image: { dtype: 'float32', shape: [1, 3, S, S], data: tensor },
+      });
     } else {
       state.input = tensor;
     }
@@ -313,13 +333,18 @@ export class Segmenter {
    * The mask of the object `text` refers to. `image` may be file bytes, RGB pixels, or an
    * EncodedImage from this segmenter (then the image encoder is not run again).
    */
-  async segment(image: ImageInput | EncodedImage, text: string, o: SegmentOptions = {}): Promise<SegmentResult> {
+  async segment(
+    image: ImageInput | EncodedImage,
+    text: string,
+    o: SegmentOptions = {},
+  ): Promise<SegmentResult> {
     this.check();
     const t0 = performance.now();
     if (typeof text !== 'string') throw new TypeError('segment: text must be a string');
     if (text.trim().length === 0) throw new Error('segment: text is empty');
     const threshold = o.threshold ?? this.threshold;
-    if (!(threshold >= 0 && threshold <= 1)) throw new Error(`segment: threshold must be in [0, 1], got ${threshold}`);
+    if (!(threshold >= 0 && threshold <= 1))
+      throw new Error(`segment: threshold must be in [0, 1], got ${threshold}`);
 
     let encoded: EncodedImage;
     let fresh: EncodeTimings = { decode: 0, preprocess: 0, imageEncoder: 0 };
@@ -370,14 +395,22 @@ export class Segmenter {
   }
 
   /** Several expressions on one image: the image is decoded and encoded once. */
-  async segmentAll(image: ImageInput | EncodedImage, texts: readonly string[], o: SegmentOptions = {}): Promise<SegmentResult[]> {
-    const encoded = encodedState.has(image as EncodedImage) ? (image as EncodedImage) : await this.encodeImage(image as ImageInput);
+  async segmentAll(
+    image: ImageInput | EncodedImage,
+    texts: readonly string[],
+    o: SegmentOptions = {},
+  ): Promise<SegmentResult[]> {
+    const encoded = encodedState.has(image as EncodedImage)
+      ? (image as EncodedImage)
+      : await this.encodeImage(image as ImageInput);
     const out: SegmentResult[] = [];
     for (const text of texts) out.push(await this.segment(encoded, text, o));
     // The first result carries the encoding cost, so summing timings over results stays honest.
     if (out[0] && encoded !== image) {
       const t = out[0].timings;
-      Object.assign(t, encoded.timings, { total: t.total + encoded.timings.decode + encoded.timings.preprocess + encoded.timings.imageEncoder });
+      Object.assign(t, encoded.timings, {
+        total: t.total + encoded.timings.decode + encoded.timings.preprocess + encoded.timings.imageEncoder,
+      });
     }
     return out;
   }
@@ -405,6 +438,9 @@ export class Segmenter {
  * Loads a segmenter from a checkpoint (default: the built-in model `models/default.safetensors`).
  * The checkpoint must carry its vocabulary (`refseg train` and `refseg init --vocab` store it).
  */
-export async function loadSegmenter(source: CheckpointSource = defaultCheckpointPath(), o: SegmenterOptions = {}): Promise<Segmenter> {
+export async function loadSegmenter(
+  source: CheckpointSource = defaultCheckpointPath(),
+  o: SegmenterOptions = {},
+): Promise<Segmenter> {
   return Segmenter.create(toCheckpoint(source), o);
 }

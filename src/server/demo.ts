@@ -72,7 +72,8 @@ const ISOLATION = {
 function loadCheckpoint(c: DemoOptions['checkpoint']): ModelCheckpoint {
   if (c instanceof Uint8Array) return decodeModelCheckpoint(c);
   if (typeof c === 'string') {
-    if (!existsSync(c)) throw new Error(`checkpoint ${c} does not exist; pass --checkpoint model.safetensors`);
+    if (!existsSync(c))
+      throw new Error(`checkpoint ${c} does not exist; pass --checkpoint model.safetensors`);
     return loadModelCheckpoint(c);
   }
   return c;
@@ -80,11 +81,19 @@ function loadCheckpoint(c: DemoOptions['checkpoint']): ModelCheckpoint {
 
 export async function startDemo(o: DemoOptions): Promise<RunningDemo> {
   const ck = loadCheckpoint(o.checkpoint);
-  if (ck.vocab === undefined) throw new Error('the checkpoint carries no vocabulary; the demo needs it to read sentences');
+  if (ck.vocab === undefined)
+    throw new Error('the checkpoint carries no vocabulary; the demo needs it to read sentences');
   const { def, config, params } = ck;
   const split = def.split !== undefined;
   const models = exportModel(def, config, params, { parts: split ? 'split' : 'full', vocab: ck.vocab });
-  const files = new Map<string, Uint8Array>(split ? [['image.onnx', models.image!], ['text.onnx', models.text!]] : [['model.onnx', models.full]]);
+  const files = new Map<string, Uint8Array>(
+    split
+      ? [
+          ['image.onnx', models.image!],
+          ['text.onnx', models.text!],
+        ]
+      : [['model.onnx', models.full]],
+  );
   const manifest = JSON.stringify({
     kind: def.kind,
     format: def.format,
@@ -114,7 +123,11 @@ export async function startDemo(o: DemoOptions): Promise<RunningDemo> {
 
   const notFound = (res: ServerResponse) => {
     const body = JSON.stringify({ error: 'not found' });
-    res.writeHead(404, { ...ISOLATION, 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+    res.writeHead(404, {
+      ...ISOLATION,
+      'content-type': 'application/json; charset=utf-8',
+      'content-length': Buffer.byteLength(body),
+    });
     res.end(body);
   };
 
@@ -126,7 +139,8 @@ export async function startDemo(o: DemoOptions): Promise<RunningDemo> {
     }
     const head = req.method === 'HEAD';
     const path = (req.url ?? '/').split('?')[0]!;
-    const file = async (p: string | null) => (p !== null && (await sendFile(res, p, ISOLATION, head))) || notFound(res);
+    const file = async (p: string | null) =>
+      (p !== null && (await sendFile(res, p, ISOLATION, head))) || notFound(res);
     if (path === '/' || path === '/index.html') return void (await file(join(webDir, 'index.html')));
     if (path === '/healthz') {
       res.writeHead(200, { ...ISOLATION, 'content-type': 'application/json' });
@@ -134,14 +148,22 @@ export async function startDemo(o: DemoOptions): Promise<RunningDemo> {
       return;
     }
     if (path === '/model/manifest.json') {
-      res.writeHead(200, { ...ISOLATION, 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(manifest) });
+      res.writeHead(200, {
+        ...ISOLATION,
+        'content-type': 'application/json; charset=utf-8',
+        'content-length': Buffer.byteLength(manifest),
+      });
       res.end(head ? undefined : manifest);
       return;
     }
     if (path.startsWith('/model/')) {
       const bytes = files.get(path.slice('/model/'.length));
       if (!bytes) return notFound(res);
-      res.writeHead(200, { ...ISOLATION, 'content-type': 'application/octet-stream', 'content-length': bytes.length });
+      res.writeHead(200, {
+        ...ISOLATION,
+        'content-type': 'application/octet-stream',
+        'content-length': bytes.length,
+      });
       res.end(head ? undefined : bytes);
       return;
     }
@@ -152,7 +174,8 @@ export async function startDemo(o: DemoOptions): Promise<RunningDemo> {
       const rel = path.slice('/lib/'.length);
       return void (await file(BROWSER_MODULES.has(rel) ? join(libDir, rel) : null));
     }
-    if (path.startsWith('/ort/') && ortDir) return void (await file(resolveUnder(ortDir, path.slice('/ort'.length))));
+    if (path.startsWith('/ort/') && ortDir)
+      return void (await file(resolveUnder(ortDir, path.slice('/ort'.length))));
     notFound(res);
   }
 

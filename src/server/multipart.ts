@@ -64,7 +64,8 @@ export function headerParams(value: string): { type: string; params: Map<string,
 export function multipartBoundary(contentType: string): string {
   const b = headerParams(contentType).params.get('boundary');
   if (!b) return bad('Content-Type has no boundary parameter');
-  if (b.length > 70 || !/^[0-9A-Za-z'()+_,\-./:=? ]+$/.test(b)) return bad('invalid boundary in Content-Type');
+  if (b.length > 70 || !/^[0-9A-Za-z'()+_,\-./:=? ]+$/.test(b))
+    return bad('invalid boundary in Content-Type');
   return b;
 }
 
@@ -88,7 +89,11 @@ function parseHeaders(raw: Uint8Array): Map<string, string> {
 }
 
 /** Splits a complete multipart/form-data body into its parts. */
-export function parseMultipart(body: Uint8Array, boundary: string, limits: MultipartLimits = {}): MultipartPart[] {
+export function parseMultipart(
+  body: Uint8Array,
+  boundary: string,
+  limits: MultipartLimits = {},
+): MultipartPart[] {
   const maxParts = limits.maxParts ?? 16;
   const maxHeaderBytes = limits.maxHeaderBytes ?? 8192;
   const buf = Buffer.from(body.buffer, body.byteOffset, body.byteLength);

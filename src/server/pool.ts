@@ -55,7 +55,8 @@ export type ResultMessage =
   | ({ type: 'result'; id: number; ok: true } & JobResult)
   | { type: 'result'; id: number; ok: false; error: string };
 
-export type WorkerReply = { type: 'ready'; model: ModelInfo } | { type: 'fatal'; error: string } | ResultMessage;
+export type WorkerReply =
+  { type: 'ready'; model: ModelInfo } | { type: 'fatal'; error: string } | ResultMessage;
 
 export class QueueFullError extends Error {
   override name = 'QueueFullError';
@@ -123,7 +124,12 @@ export class WorkerPool {
 
   private spawn(): Promise<void> {
     const { checkpoint, threads, maxPixels, testDelayMs } = this.o;
-    const config: WorkerConfig = { checkpoint, maxPixels, ...(threads ? { threads } : {}), ...(testDelayMs ? { testDelayMs } : {}) };
+    const config: WorkerConfig = {
+      checkpoint,
+      maxPixels,
+      ...(threads ? { threads } : {}),
+      ...(testDelayMs ? { testDelayMs } : {}),
+    };
     const worker = new Worker(WORKER_URL, { workerData: config });
     const slot: Slot = { worker, task: null, ready: false };
     this.slots.add(slot);
@@ -145,14 +151,17 @@ export class WorkerPool {
       worker.on('exit', (code) => {
         this.slots.delete(slot);
         if (!slot.ready) reject(new Error(`inference worker exited (code ${code}) before it was ready`));
-        if (slot.task) this.settle(slot.task, new JobFailedError(`inference worker exited (code ${code}) during a job`));
+        if (slot.task)
+          this.settle(slot.task, new JobFailedError(`inference worker exited (code ${code}) during a job`));
         slot.task = null;
         if (!this.closing && slot.ready) {
           // A ready worker that died (out of memory, a native crash) is replaced; its job already failed.
           this.o.log?.(`inference worker exited (code ${code}); starting a new one`);
           this.spawn().catch((e: Error) => {
             this.o.log?.(`could not restart the inference worker: ${e.message}`);
-            if (this.slots.size === 0) for (const t of this.waiting.splice(0)) this.settle(t, new JobFailedError('no inference worker left'));
+            if (this.slots.size === 0)
+              for (const t of this.waiting.splice(0))
+                this.settle(t, new JobFailedError('no inference worker left'));
           });
         }
       });
@@ -217,14 +226,18 @@ export class WorkerPool {
   run(job: Job, timeoutMs: number): Promise<JobResult> {
     if (this.closing) return Promise.reject(new JobFailedError('the pool is closed'));
     const idle = [...this.slots].some((s) => s.ready && !s.task);
-    if (!idle && this.waiting.length >= this.o.queue) return Promise.reject(new QueueFullError(this.retryAfterSeconds()));
+    if (!idle && this.waiting.length >= this.o.queue)
+      return Promise.reject(new QueueFullError(this.retryAfterSeconds()));
     return new Promise<JobResult>((resolve, reject) => {
       const t: Task = { id: this.nextId++, job, resolve, reject, settled: false, started: performance.now() };
-      t.timer = setTimeout(() => {
-        const i = this.waiting.indexOf(t);
-        if (i >= 0) this.waiting.splice(i, 1);
-        this.settle(t, new JobTimeoutError(`no result within ${timeoutMs} ms`));
-      }, Math.max(0, timeoutMs));
+      t.timer = setTimeout(
+        () => {
+          const i = this.waiting.indexOf(t);
+          if (i >= 0) this.waiting.splice(i, 1);
+          this.settle(t, new JobTimeoutError(`no result within ${timeoutMs} ms`));
+        },
+        Math.max(0, timeoutMs),
+      );
       this.waiting.push(t);
       this.dispatch();
     });

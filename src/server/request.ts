@@ -110,7 +110,8 @@ export function validateText(text: unknown, maxChars: number): string {
   if (text.trim().length === 0) throw new HttpError(400, "field 'text' is empty");
   let chars = 0;
   for (const _ of text) chars++;
-  if (chars > maxChars) throw new HttpError(400, `field 'text' is ${chars} characters, over the limit of ${maxChars}`);
+  if (chars > maxChars)
+    throw new HttpError(400, `field 'text' is ${chars} characters, over the limit of ${maxChars}`);
   return text;
 }
 
@@ -135,7 +136,11 @@ function decodeBase64Image(v: unknown): Uint8Array {
 }
 
 /** Parses a segment request body by its Content-Type. */
-export function parseSegmentRequest(body: Uint8Array, contentType: string | undefined, maxTextChars: number): SegmentRequest {
+export function parseSegmentRequest(
+  body: Uint8Array,
+  contentType: string | undefined,
+  maxTextChars: number,
+): SegmentRequest {
   const type = headerParams(contentType ?? '').type;
   if (type === 'multipart/form-data') {
     const parts = parseMultipart(body, multipartBoundary(contentType!));
@@ -174,7 +179,10 @@ export function parseSegmentRequest(body: Uint8Array, contentType: string | unde
     const t = validateThreshold(o.threshold);
     return { image, text: validateText(o.text, maxTextChars), ...(t !== undefined ? { threshold: t } : {}) };
   }
-  throw new HttpError(415, 'Content-Type must be multipart/form-data (image file + text field) or application/json ({image: base64, text})');
+  throw new HttpError(
+    415,
+    'Content-Type must be multipart/form-data (image file + text field) or application/json ({image: base64, text})',
+  );
 }
 
 /** Whether the client asked for a PNG mask rather than JSON (Accept with q-values; JSON wins ties and is the default). */

@@ -78,7 +78,12 @@ const JSON_HEADERS = {
   'x-content-type-options': 'nosniff',
 };
 
-function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
   if (res.headersSent) {
     res.destroy();
     return;
@@ -116,10 +121,14 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? '/').split('?')[0];
     if (path === '/healthz' || path === '/readyz') {
-      if (req.method !== 'GET' && req.method !== 'HEAD') return sendJson(res, 405, { error: 'use GET' }, { allow: 'GET, HEAD' });
+      if (req.method !== 'GET' && req.method !== 'HEAD')
+        return sendJson(res, 405, { error: 'use GET' }, { allow: 'GET, HEAD' });
       if (path === '/healthz') return sendJson(res, 200, { status: 'ok' });
       const status = draining ? 'draining' : ready ? 'ready' : 'loading';
-      return sendJson(res, ready && !draining ? 200 : 503, { status, ...(pool?.model && ready ? { model: pool.model } : {}) });
+      return sendJson(res, ready && !draining ? 200 : 503, {
+        status,
+        ...(pool?.model && ready ? { model: pool.model } : {}),
+      });
     }
     if (path !== '/v1/segment') return sendJson(res, 404, { error: 'not found' });
     if (req.method !== 'POST') return sendJson(res, 405, { error: 'use POST' }, { allow: 'POST' });
@@ -132,7 +141,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         // then answer and close the connection (what is left of the body is not trustworthy).
         const unread = !req.complete;
         if (unread) await discardBody(req, DISCARD_MAX_BYTES, DISCARD_GRACE_MS);
-        sendJson(res, e.status, { error: e.message }, { ...e.headers, ...(unread ? { connection: 'close' } : {}) });
+        sendJson(
+          res,
+          e.status,
+          { error: e.message },
+          { ...e.headers, ...(unread ? { connection: 'close' } : {}) },
+        );
       } else throw e;
     } finally {
       const done = () => {
@@ -148,11 +162,13 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     const arrived = performance.now();
     // The body is read even when refusing (503), for the reason given in handle().
     const body = await readBody(req, o.maxBodyBytes);
-    if (draining) throw new HttpError(503, 'server is shutting down', { 'retry-after': '5', connection: 'close' });
+    if (draining)
+      throw new HttpError(503, 'server is shutting down', { 'retry-after': '5', connection: 'close' });
     if (!ready || !pool) throw new HttpError(503, 'model is loading', { 'retry-after': '2' });
 
     const r = parseSegmentRequest(body, req.headers['content-type'], o.maxTextChars);
-    if (!sniffFormat(r.image)) throw new HttpError(415, "field 'image': unsupported format (send JPEG, PNG, WebP, GIF or BMP)");
+    if (!sniffFormat(r.image))
+      throw new HttpError(415, "field 'image': unsupported format (send JPEG, PNG, WebP, GIF or BMP)");
     let t = performance.now();
     let image;
     try {
@@ -173,16 +189,28 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     try {
       if (remaining <= 0) throw new JobTimeoutError('deadline passed before inference');
       result = await pool.run(
-        { image: { width: image.width, height: image.height, data: image.data }, text: r.text, ...(r.threshold !== undefined ? { threshold: r.threshold } : {}), output: png ? 'mask' : 'rle' },
+        {
+          image: { width: image.width, height: image.height, data: image.data },
+          text: r.text,
+          ...(r.threshold !== undefined ? { threshold: r.threshold } : {}),
+          output: png ? 'mask' : 'rle',
+        },
         remaining,
       );
     } catch (e) {
-      if (e instanceof QueueFullError) throw new HttpError(429, e.message, { 'retry-after': String(e.retryAfterSeconds) });
-      if (e instanceof JobTimeoutError) throw new HttpError(504, `no result within the ${o.timeoutMs} ms request timeout`);
+      if (e instanceof QueueFullError)
+        throw new HttpError(429, e.message, { 'retry-after': String(e.retryAfterSeconds) });
+      if (e instanceof JobTimeoutError)
+        throw new HttpError(504, `no result within the ${o.timeoutMs} ms request timeout`);
       throw e;
     }
     const inferMs = performance.now() - t;
-    const timings = { ...Object.fromEntries(Object.entries(result.timings).map(([k, v]) => [k, round2(v)])), decode: round2(decodeMs), queueAndInference: round2(inferMs), request: round2(performance.now() - arrived) };
+    const timings = {
+      ...Object.fromEntries(Object.entries(result.timings).map(([k, v]) => [k, round2(v)])),
+      decode: round2(decodeMs),
+      queueAndInference: round2(inferMs),
+      request: round2(performance.now() - arrived),
+    };
 
     if (png) {
       const bytes = await maskPng({ width: result.width, height: result.height, data: result.mask! });

@@ -27,7 +27,8 @@ export function resolveUnder(root: string, rel: string): string | null {
   } catch {
     return null;
   }
-  if (decoded.includes('\0') || decoded.includes('\\') || decoded.split('/').some((s) => s === '..')) return null;
+  if (decoded.includes('\0') || decoded.includes('\\') || decoded.split('/').some((s) => s === '..'))
+    return null;
   if (!(extname(decoded) in TYPES)) return null;
   const base = resolve(root);
   const full = resolve(base, `.${decoded.startsWith('/') ? '' : '/'}${decoded}`);
@@ -35,7 +36,12 @@ export function resolveUnder(root: string, rel: string): string | null {
 }
 
 /** Sends a file with its content type; false when there is no such (regular) file. */
-export async function sendFile(res: ServerResponse, path: string, headers: Record<string, string> = {}, head = false): Promise<boolean> {
+export async function sendFile(
+  res: ServerResponse,
+  path: string,
+  headers: Record<string, string> = {},
+  head = false,
+): Promise<boolean> {
   let size: number;
   try {
     const s = await stat(path);
@@ -44,7 +50,11 @@ export async function sendFile(res: ServerResponse, path: string, headers: Recor
   } catch {
     return false;
   }
-  res.writeHead(200, { 'content-type': TYPES[extname(path)] ?? 'application/octet-stream', 'content-length': size, ...headers });
+  res.writeHead(200, {
+    'content-type': TYPES[extname(path)] ?? 'application/octet-stream',
+    'content-length': size,
+    ...headers,
+  });
   if (head) {
     res.end();
     return true;

@@ -28,7 +28,11 @@ try {
     void (async () => {
       try {
         if (config.testDelayMs) await sleep(config.testDelayMs);
-        const r = await seg.segment(job.image, job.text, job.threshold !== undefined ? { threshold: job.threshold } : {});
+        const r = await seg.segment(
+          job.image,
+          job.text,
+          job.threshold !== undefined ? { threshold: job.threshold } : {},
+        );
         const reply: ResultMessage = {
           type: 'result',
           id: job.id,

@@ -40,10 +40,32 @@ test('two expressions: numbered mask/overlay/heatmap files at the image size, th
   const ck = await tempCheckpoint();
   t.after(ck.cleanup);
   const out = join(ck.dir, 'out');
-  const r = await run(t, '--checkpoint', ck.path, '--image', example.imagePath, '--text', t1, '--text', t2,
-    '--out', join(out, 'mask.png'), '--overlay', join(out, 'overlay.png'), '--heatmap', join(out, 'heat.png'));
+  const r = await run(
+    t,
+    '--checkpoint',
+    ck.path,
+    '--image',
+    example.imagePath,
+    '--text',
+    t1,
+    '--text',
+    t2,
+    '--out',
+    join(out, 'mask.png'),
+    '--overlay',
+    join(out, 'overlay.png'),
+    '--heatmap',
+    join(out, 'heat.png'),
+  );
   assert.equal(r.code, 0, r.err);
-  assert.deepEqual((await readdir(out)).sort(), ['heat-1.png', 'heat-2.png', 'mask-1.png', 'mask-2.png', 'overlay-1.png', 'overlay-2.png']);
+  assert.deepEqual((await readdir(out)).sort(), [
+    'heat-1.png',
+    'heat-2.png',
+    'mask-1.png',
+    'mask-2.png',
+    'overlay-1.png',
+    'overlay-2.png',
+  ]);
   for (const f of await readdir(out)) {
     const img = await raw(join(out, f));
     assert.equal(img.width, example.width, f);
@@ -55,12 +77,18 @@ test('two expressions: numbered mask/overlay/heatmap files at the image size, th
     for (const [k, text] of [t1, t2].entries()) {
       const expected = (await seg.segment(example.image, text)).mask.data;
       const png = await raw(join(out, `mask-${k + 1}.png`));
-      assert.ok(png.data.every((v, i) => v === expected[i]! * 255), `mask-${k + 1}.png differs from the library's mask`);
+      assert.ok(
+        png.data.every((v, i) => v === expected[i]! * 255),
+        `mask-${k + 1}.png differs from the library's mask`,
+      );
       // The overlay differs from the image exactly where the mask is (fill or outline).
       const ov = await raw(join(out, `overlay-${k + 1}.png`));
       const src = await raw(example.imagePath);
       for (let i = 0; i < expected.length; i += 97) {
-        const same = ov.data[3 * i] === src.data[3 * i] && ov.data[3 * i + 1] === src.data[3 * i + 1] && ov.data[3 * i + 2] === src.data[3 * i + 2];
+        const same =
+          ov.data[3 * i] === src.data[3 * i] &&
+          ov.data[3 * i + 1] === src.data[3 * i + 1] &&
+          ov.data[3 * i + 2] === src.data[3 * i + 2];
         if (!expected[i]) assert.ok(same, `overlay pixel ${i} outside the mask changed`);
       }
     }
@@ -76,18 +104,42 @@ test('--json: one encoding for all expressions, per-expression timings without i
   const ck = await tempCheckpoint();
   t.after(ck.cleanup);
   const mask = join(ck.dir, 'm.png');
-  const r = await run(t, '--checkpoint', ck.path, '--image', example.imagePath, '--text', t1, '--text', t2, '--json', '--threshold', '0.7', '--out', mask);
+  const r = await run(
+    t,
+    '--checkpoint',
+    ck.path,
+    '--image',
+    example.imagePath,
+    '--text',
+    t1,
+    '--text',
+    t2,
+    '--json',
+    '--threshold',
+    '0.7',
+    '--out',
+    mask,
+  );
   assert.equal(r.code, 0, r.err);
   const j = JSON.parse(r.out) as {
     width: number;
     height: number;
     encodeMs: { imageEncoder: number };
-    results: { text: string; width: number; area: number; threshold: number; timingsMs: Record<string, number> }[];
+    results: {
+      text: string;
+      width: number;
+      area: number;
+      threshold: number;
+      timingsMs: Record<string, number>;
+    }[];
     files: string[];
   };
   assert.equal(j.width, 320);
   assert.ok(j.encodeMs.imageEncoder > 0);
-  assert.deepEqual(j.results.map((x) => x.text), [t1, t2]);
+  assert.deepEqual(
+    j.results.map((x) => x.text),
+    [t1, t2],
+  );
   for (const x of j.results) {
     assert.equal(x.threshold, 0.7);
     assert.equal(x.timingsMs.imageEncoder, 0);
@@ -99,7 +151,17 @@ test('--json: one encoding for all expressions, per-expression timings without i
 test('one expression: file names as given', async (t) => {
   const ck = await tempCheckpoint();
   t.after(ck.cleanup);
-  const r = await run(t, '--checkpoint', ck.path, '--image', example.imagePath, '--text', t1, '--out', join(ck.dir, 'mask.png'));
+  const r = await run(
+    t,
+    '--checkpoint',
+    ck.path,
+    '--image',
+    example.imagePath,
+    '--text',
+    t1,
+    '--out',
+    join(ck.dir, 'mask.png'),
+  );
   assert.equal(r.code, 0, r.err);
   assert.ok((await readdir(ck.dir)).includes('mask.png'));
 });
@@ -112,8 +174,14 @@ test('usage errors exit 2 and name the flag; a bad image names the file', async 
     [[...base, '--text', 'x'], /--image is required/],
     [[...base, '--image', example.imagePath], /--text is required/],
     [[...base, '--image', example.imagePath, '--text', ' '], /--text number 1 is empty/],
-    [[...base, '--image', example.imagePath, '--text', 'x', '--threshold', '2'], /--threshold must be a number in \[0, 1\], got '2'/],
-    [[...base, '--image', example.imagePath, '--text', 'x', '--threads', 'many'], /--threads must be an integer/],
+    [
+      [...base, '--image', example.imagePath, '--text', 'x', '--threshold', '2'],
+      /--threshold must be a number in \[0, 1\], got '2'/,
+    ],
+    [
+      [...base, '--image', example.imagePath, '--text', 'x', '--threads', 'many'],
+      /--threads must be an integer/,
+    ],
     [[...base, '--image', example.imagePath, '--text', 'x', '--mask', 'm.png'], /unknown option '--mask'/i],
   ];
   for (const [argv, re] of cases) {
@@ -124,10 +192,26 @@ test('usage errors exit 2 and name the flag; a bad image names the file', async 
   }
   const help = await run(t, '--help');
   assert.equal(help.code, 0);
-  for (const flag of ['--checkpoint', '--image', '--text', '--out', '--overlay', '--heatmap', '--threshold', '--json']) assert.ok(help.out.includes(flag), flag);
+  for (const flag of [
+    '--checkpoint',
+    '--image',
+    '--text',
+    '--out',
+    '--overlay',
+    '--heatmap',
+    '--threshold',
+    '--json',
+  ])
+    assert.ok(help.out.includes(flag), flag);
 
   const notImage = join(ck.dir, 'notes.txt');
   await writeFile(notImage, 'hello');
-  await assert.rejects(run(t, ...base, '--image', notImage, '--text', 'x'), new RegExp(`${notImage.replace(/[.]/g, '\\.')}: not a JPEG, PNG`));
-  await assert.rejects(run(t, ...base, '--image', join(ck.dir, 'missing.png'), '--text', 'x'), /cannot read --image .*missing\.png: ENOENT/);
+  await assert.rejects(
+    run(t, ...base, '--image', notImage, '--text', 'x'),
+    new RegExp(`${notImage.replace(/[.]/g, '\\.')}: not a JPEG, PNG`),
+  );
+  await assert.rejects(
+    run(t, ...base, '--image', join(ck.dir, 'missing.png'), '--text', 'x'),
+    /cannot read --image .*missing\.png: ENOENT/,
+  );
 });

@@ -6,10 +6,27 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { letterboxGeometry } from '../../src/data/image.js';
-import { heatmapOverlay, maskOutline, overlayMask, patchProbabilityAtPixels, rgbToRgba, rgbaToRgb, viridis } from '../../src/infer/draw.js';
-import { maskFromProbability, patchProbabilityFromLogits, probabilityFromLogits, sigmoid } from '../../src/infer/postprocess.js';
+import {
+  heatmapOverlay,
+  maskOutline,
+  overlayMask,
+  patchProbabilityAtPixels,
+  rgbToRgba,
+  rgbaToRgb,
+  viridis,
+} from '../../src/infer/draw.js';
+import {
+  maskFromProbability,
+  patchProbabilityFromLogits,
+  probabilityFromLogits,
+  sigmoid,
+} from '../../src/infer/postprocess.js';
 
-const gray = (w: number, h: number, v = 100) => ({ width: w, height: h, data: new Uint8Array(w * h * 3).fill(v) });
+const gray = (w: number, h: number, v = 100) => ({
+  width: w,
+  height: h,
+  data: new Uint8Array(w * h * 3).fill(v),
+});
 
 /** A w×h mask with the rectangle [x0,x1)×[y0,y1) set. */
 function rect(w: number, h: number, x0: number, y0: number, x1: number, y1: number) {
@@ -83,7 +100,10 @@ test('post-processing: sigmoid, crop the letterbox and resize to the original, t
   const logits = Float32Array.from({ length: 16 }, (_, i) => (i >= 4 && i < 12 ? 9 : -9));
   const prob = probabilityFromLogits(logits, box, 8, 4);
   assert.equal(prob.length, 32);
-  assert.ok(prob.every((p) => p > 0.99), 'the padding rows must not leak into the image');
+  assert.ok(
+    prob.every((p) => p > 0.99),
+    'the padding rows must not leak into the image',
+  );
   const { mask, area, score } = maskFromProbability(Float32Array.of(0.2, 0.5, 0.9, 0.49), 2, 2, 0.5);
   assert.deepEqual([...mask.data], [0, 1, 1, 0]);
   assert.equal(area, 2);

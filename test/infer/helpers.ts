@@ -1,18 +1,27 @@
 // Shared by the inference, server and CLI tests: a random-init ReSTR checkpoint that carries a
 // vocabulary built from the bundled example's expressions (the trained built-in model is not part
-// of the repository's tests), and the bundled example itself.
+// of the repository's tests), a random Shared-RIS one with a SentencePiece vocabulary (a model
+// that cannot be split), and the bundled example itself.
 
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Vocabulary } from '../../src/data/tokenizer.js';
 import { initModel } from '../../src/models/build.js';
-import { type ModelCheckpoint, encodeModelCheckpoint, saveModelCheckpoint } from '../../src/models/checkpoint.js';
+import {
+  type ModelCheckpoint,
+  encodeModelCheckpoint,
+  saveModelCheckpoint,
+} from '../../src/models/checkpoint.js';
 import type { RestrConfig } from '../../src/models/restr/config.js';
 import { restrModel } from '../../src/models/restr/model.js';
 import { examplePaths } from '../../src/infer/segmenter.js';
 import { type DeepPartial, microConfig } from '../models/restr-helpers.js';
+import { sentencePieceEncoder } from '../../src/data/sentencepiece.js';
+import { sharedRisModel } from '../../src/models/shared-ris/model.js';
+import { livelyParams, microConfig as sharedRisMicroConfig } from '../models/shared-ris-helpers.js';
 
 export interface Example {
   imagePath: string;
@@ -25,7 +34,13 @@ export interface Example {
 export function bundledExample(): Example {
   const p = examplePaths();
   const json = JSON.parse(readFileSync(p.expressions, 'utf8')) as Omit<Example, 'imagePath' | 'image'>;
-  return { imagePath: p.image, image: readFileSync(p.image), width: json.width, height: json.height, expressions: json.expressions };
+  return {
+    imagePath: p.image,
+    image: readFileSync(p.image),
+    width: json.width,
+    height: json.height,
+    expressions: json.expressions,
+  };
 }
 
 /** A tiny ReSTR config (32 px, 8 px patches) whose vocabulary holds the example's words. */
@@ -37,7 +52,12 @@ export function testModel(o: DeepPartial<RestrConfig> = {}, seed = 5): ModelChec
   // and a mask that flips on rounding noise. Scaled heads give the spread a trained model has, so
   // thresholds, scores and cross-runtime comparisons test something.
   for (const [name, w] of params) {
-    const k = name === 'fusion.seed' || name === 'decoder.head.weight' ? 300 : name.startsWith('decoder.blocks.') ? 20 : 1;
+    const k =
+      name === 'fusion.seed' || name === 'decoder.head.weight'
+        ? 300
+        : name.startsWith('decoder.blocks.')
+          ? 20
+          : 1;
     for (let i = 0; k !== 1 && i < w.length; i++) w[i]! *= k;
   }
   return { def: restrModel as never, config, params, vocab: vocab.toJSON(), metadata: {} };
@@ -49,10 +69,24 @@ export function testCheckpointBytes(o: DeepPartial<RestrConfig> = {}, seed = 5):
 }
 
 /** A temporary folder with `model.safetensors` in it; `cleanup` removes it. */
-export async function tempCheckpoint(o: DeepPartial<RestrConfig> = {}, seed = 5): Promise<{ dir: string; path: string; cleanup: () => Promise<void> }> {
+export async function tempCheckpoint(
+  o: DeepPartial<RestrConfig> = {},
+  seed = 5,
+): Promise<{ dir: string; path: string; cleanup: () => Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), 'refseg-infer-'));
   const m = testModel(o, seed);
   const path = join(dir, 'model.safetensors');
   await saveModelCheckpoint(path, restrModel, m.config as RestrConfig, m.params, { vocab: m.vocab });
   return { dir, path, cleanup: () => rm(dir, { recursive: true, force: true }) };
+}
+
+/** A micro Shared-RIS (no image/text split, no patch output) with the SentencePiece test tokenizer. */
+export function sharedRisTestModel(seed = 3): ModelCheckpoint {
+  const spm = new Uint8Array(
+    readFileSync(fileURLToPath(new URL('../../../test/fixtures/spm/bytes.model', import.meta.url))),
+  );
+  // 512 ≥ the fixture's 400 pieces plus BEiT-3's special ids, so every id has an embedding row.
+  const config = sharedRisMicroConfig({ encoder: { vocabSize: 512 } });
+  const vocab = sentencePieceEncoder(spm, config.maxTokens).toJSON();
+  return { def: sharedRisModel as never, config, params: livelyParams(config, seed), vocab, metadata: {} };
 }

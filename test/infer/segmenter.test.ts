@@ -11,7 +11,13 @@ import { ImageDecodeError } from '../../src/data/image.js';
 import { type Segmenter, defaultCheckpointPath, loadSegmenter } from '../../src/infer/segmenter.js';
 import type { ModelCheckpoint } from '../../src/models/checkpoint.js';
 import { main as exampleMain } from '../../examples/segment.js';
-import { bundledExample, tempCheckpoint, testCheckpointBytes, testModel } from './helpers.js';
+import {
+  bundledExample,
+  sharedRisTestModel,
+  tempCheckpoint,
+  testCheckpointBytes,
+  testModel,
+} from './helpers.js';
 import { maxAbsDiff } from '../models/restr-helpers.js';
 
 const example = bundledExample();
@@ -20,10 +26,15 @@ const texts = example.expressions.slice(0, 3).map((e) => e.text);
 async function png(width: number, height: number, seed = 1): Promise<Uint8Array> {
   const data = Buffer.alloc(width * height * 3);
   for (let i = 0; i < data.length; i++) data[i] = (i * 7919 + seed * 104729) % 251;
-  return sharp(data, { raw: { width, height, channels: 3 } }).png().toBuffer();
+  return sharp(data, { raw: { width, height, channels: 3 } })
+    .png()
+    .toBuffer();
 }
 
-async function withSegmenter<T>(ck: ModelCheckpoint | Uint8Array, fn: (s: Segmenter) => Promise<T>): Promise<T> {
+async function withSegmenter<T>(
+  ck: ModelCheckpoint | Uint8Array,
+  fn: (s: Segmenter) => Promise<T>,
+): Promise<T> {
   const seg = await loadSegmenter(ck, { threads: 1 });
   try {
     return await fn(seg);
@@ -76,7 +87,7 @@ test('results are at the original size for any aspect; score is the mean probabi
       let n = 0;
       r.probability.forEach((p, i) => {
         assert.equal(r.mask.data[i], p >= r.threshold ? 1 : 0, `pixel ${i}`);
-        if (r.mask.data[i]) (inside += p), n++;
+        if (r.mask.data[i]) ((inside += p), n++);
       });
       assert.equal(r.area, n);
       assert.ok(Math.abs(r.score - (n ? inside / n : 0)) < 1e-9);
@@ -95,10 +106,14 @@ test('threshold: default is the model’s (0.5); a higher one gives a subset of 
     const img = await seg.encodeImage(example.image);
     const base = await seg.segment(img, texts[0]!);
     assert.equal(base.threshold, 0.5);
-    assert.ok(base.area > 0 && base.area < example.width * example.height, `area ${base.area}: the test model should give a partial mask`);
+    assert.ok(
+      base.area > 0 && base.area < example.width * example.height,
+      `area ${base.area}: the test model should give a partial mask`,
+    );
     const strict = await seg.segment(img, texts[0]!, { threshold: 0.8 });
     assert.ok(strict.area < base.area);
-    for (let i = 0; i < strict.mask.data.length; i++) if (strict.mask.data[i]) assert.equal(base.mask.data[i], 1);
+    for (let i = 0; i < strict.mask.data.length; i++)
+      if (strict.mask.data[i]) assert.equal(base.mask.data[i], 1);
     assert.deepEqual(strict.probability, base.probability);
     assert.equal((await seg.segment(img, texts[0]!, { threshold: 0 })).area, example.width * example.height);
     await assert.rejects(seg.segment(img, texts[0]!, { threshold: 1.5 }), /threshold must be in \[0, 1\]/);
@@ -124,6 +139,25 @@ test('a model that cannot be split runs its full graph per expression and agrees
   }
 });
 
+test('Shared-RIS (one encoder, no split, SentencePiece): full graph per expression, its own threshold, no patches', async () => {
+  const m = sharedRisTestModel();
+  await withSegmenter(m, async (seg) => {
+    assert.equal(seg.kind, 'shared-ris');
+    assert.equal(seg.split, false);
+    assert.equal(seg.hasPatchProbability, false);
+    assert.equal(seg.threshold, (m.config as { threshold: number }).threshold);
+    const img = await seg.encodeImage(example.image);
+    const reused = await seg.segment(img, texts[0]!);
+    const single = await seg.segment(example.image, texts[0]!);
+    assert.deepEqual(reused.probability, single.probability);
+    assert.equal(reused.patchProbability, undefined);
+    assert.equal(reused.mask.width, example.width);
+    assert.equal(reused.threshold, seg.threshold);
+    const other = await seg.segment(img, texts[1]!);
+    assert.ok(maxAbsDiff(other.probability, reused.probability) > 0, 'the text reaches the model');
+  });
+});
+
 test('checkpoint sources: path, bytes, loaded; a missing file names itself', async () => {
   const ck = await tempCheckpoint();
   try {
@@ -133,8 +167,12 @@ test('checkpoint sources: path, bytes, loaded; a missing file names itself', asy
   } finally {
     await ck.cleanup();
   }
-  await assert.rejects(loadSegmenter('/nonexistent/model.safetensors'), /checkpoint \/nonexistent\/model\.safetensors does not exist/);
-  if (!existsSync(defaultCheckpointPath())) await assert.rejects(loadSegmenter(), /built-in model .*--checkpoint/);
+  await assert.rejects(
+    loadSegmenter('/nonexistent/model.safetensors'),
+    /checkpoint \/nonexistent\/model\.safetensors does not exist/,
+  );
+  if (!existsSync(defaultCheckpointPath()))
+    await assert.rejects(loadSegmenter(), /built-in model .*--checkpoint/);
 });
 
 test('bad input: empty text, undecodable image, pixel limit, foreign or disposed encodings', async () => {
@@ -164,7 +202,10 @@ test('the library example runs on the bundled scene and prints one line per expr
     await exampleMain([ck.path], (l) => lines.push(l));
     assert.match(lines[0]!, /^scene\.png 320×320: .* encoded in [\d.]+ ms \(once\)/);
     assert.equal(lines.length, example.expressions.length + 2);
-    assert.match(lines.at(-1)!, new RegExp(`^mean IoU [\\d.]+ over ${example.expressions.length} expressions`));
+    assert.match(
+      lines.at(-1)!,
+      new RegExp(`^mean IoU [\\d.]+ over ${example.expressions.length} expressions`),
+    );
   } finally {
     await ck.cleanup();
   }

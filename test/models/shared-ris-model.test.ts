@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { Graph, type Tensor } from '../../src/graph/graph.js';
 import { toModelProto } from '../../src/graph/onnx.js';
 import { Scope } from '../../src/nn/params.js';
-import { buildInference, initModel } from '../../src/models/build.js';
+import { buildInference, initModel, parameterSpecs } from '../../src/models/build.js';
 import { sharedRisModel } from '../../src/models/shared-ris/model.js';
 import type { SharedRisConfig } from '../../src/models/shared-ris/config.js';
 import type { TrainInputs } from '../../src/models/model.js';
@@ -18,6 +18,15 @@ import { StepRunner } from '../../src/train/runner.js';
 import type { HostTensor } from '../../src/runtime/session.js';
 import { maxAbs, maxAbsDiff, pick, runOnnx } from './restr-helpers.js';
 import { livelyParams, microConfig, sampleInputs } from './shared-ris-helpers.js';
+
+/** Parameters (and buffers) as graph feeds. */
+function weightFeeds(params: Map<string, Float32Array>): Record<string, HostTensor> {
+  const c = microConfig();
+  const shapes = new Map(parameterSpecs(sharedRisModel, c).map((s) => [s.name, s.shape]));
+  return Object.fromEntries(
+    [...params].map(([k, v]) => [k, { dtype: 'float32', shape: shapes.get(k)!, data: v }]),
+  );
+}
 
 function inferenceModel(
   c: SharedRisConfig,
@@ -162,7 +171,7 @@ test('loss (Eq. 12): 2·BCE + 0.5·Dice with Dice per sample 1 − (2Σpy + 1)/(
 });
 
 /** The training graph (batch statistics, drop path fed) and its step. */
-function trainGraph(c: SharedRisConfig, B: number) {
+function trainGraph(c: SharedRisConfig, B: number | string) {
   const g = new Graph('shared-ris-train');
   const s = Scope.root(g);
   const S = c.imageSize;
@@ -171,15 +180,13 @@ function trainGraph(c: SharedRisConfig, B: number) {
     tokens: g.input('text', 'int64', [B, c.maxTokens]),
   };
   const dropPath = new Map(
-    sharedRisModel
-      .dropPathBlocks(c)
-      .map((b) => [
-        b.name,
-        {
-          attn: g.input(`dp.${b.name}.attn`, 'float32', [B, 1, 1]),
-          mlp: g.input(`dp.${b.name}.mlp`, 'float32', [B, 1, 1]),
-        },
-      ]),
+    sharedRisModel.dropPathBlocks(c).map((b) => [
+      b.name,
+      {
+        attn: g.input(`dp.${b.name}.attn`, 'float32', [B, 1, 1]),
+        mlp: g.input(`dp.${b.name}.mlp`, 'float32', [B, 1, 1]),
+      },
+    ]),
   );
   const train: TrainInputs = { mask: g.input('mask', 'float32', [B, 1, S, S]), extra: {}, dropPath };
   const out = sharedRisModel.forward(s, c, x, train);
@@ -208,6 +215,24 @@ test('BatchNorm: batch statistics in training (running stats never reach the los
   visit(loss);
   for (const b of buffers)
     assert.ok(!reaches.has(s.registry.tensors.get(b)!), `${b} reaches the training loss`);
+  // a symbolic batch counts B·H·W at run time: the running-stat updates equal the static graph's
+  const x0 = sampleInputs(c, [3, 2]);
+  const mask = { dtype: 'float32', shape: [2, 1, 32, 32], data: new Float32Array(2 * 32 * 32) } as const;
+  const updates = async (B: number | string) => {
+    const t = trainGraph(c, B);
+    const g = t.loss.graph;
+    const outs = [...t.out.bufferUpdates!].map(([k, v]) => g.named(v, `new.${k}`));
+    const feeds: Record<string, HostTensor> = { ...x0, mask, ...weightFeeds(livelyParams(c, 4)) };
+    for (const k of t.dropPath.keys())
+      for (const br of ['attn', 'mlp'])
+        feeds[`dp.${k}.${br}`] = { dtype: 'float32', shape: [2, 1, 1], data: Float32Array.of(1, 1) };
+    return runOnnx(toModelProto(g, { outputs: outs }), feeds);
+  };
+  const [stat, sym] = [await updates(2), await updates('B')];
+  for (const k of Object.keys(stat)) {
+    const a = stat[k]!.data as Float32Array;
+    assert.ok(maxAbsDiff(a, sym[k]!.data as Float32Array) <= 1e-6 * Math.max(1, maxAbs(a)), k);
+  }
   // inference reads them: shifting running_mean changes the output
   const params = livelyParams(c, 4);
   const x = sampleInputs(c, [3, 2]);

@@ -23,10 +23,14 @@ function form(text: string): FormData {
 test('SIGTERM: readiness off, in-flight request finishes, new ones refused, exit 0', async (t) => {
   const ck = await tempCheckpoint();
   t.after(ck.cleanup);
-  const child = spawn(process.execPath, [MAIN, 'serve', '--checkpoint', ck.path, '--port', '0', '--threads', '1'], {
-    env: { ...process.env, REFSEG_TEST_INFERENCE_DELAY_MS: '1500' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [MAIN, 'serve', '--checkpoint', ck.path, '--port', '0', '--threads', '1'],
+    {
+      env: { ...process.env, REFSEG_TEST_INFERENCE_DELAY_MS: '1500' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   t.after(() => {
     if (child.exitCode === null) child.kill('SIGKILL');
   });

@@ -19,7 +19,14 @@ let server: RunningServer;
 let expectedMask: Uint8Array;
 
 before(async () => {
-  server = await startServer({ checkpoint, port: 0, maxBodyBytes: 256 * 1024, maxPixels: 400 * 400, maxTextChars: 40, threads: 1 });
+  server = await startServer({
+    checkpoint,
+    port: 0,
+    maxBodyBytes: 256 * 1024,
+    maxPixels: 400 * 400,
+    maxTextChars: 40,
+    threads: 1,
+  });
   const seg = await loadSegmenter(checkpoint, { threads: 1 });
   expectedMask = (await seg.segment(example.image, TEXT)).mask.data;
   await seg.dispose();
@@ -35,8 +42,11 @@ function form(image: Uint8Array | null, text: string | null, extra: Record<strin
   return f;
 }
 
-const post = (body: NonNullable<RequestInit['body']>, headers: Record<string, string> = {}, url = server.url) =>
-  fetch(`${url}/v1/segment`, { method: 'POST', body, headers });
+const post = (
+  body: NonNullable<RequestInit['body']>,
+  headers: Record<string, string> = {},
+  url = server.url,
+) => fetch(`${url}/v1/segment`, { method: 'POST', body, headers });
 
 /** An error answer: the status, a JSON {error} body without stack traces or file-system paths. */
 async function expectError(res: Response, status: number, message: RegExp): Promise<void> {
@@ -67,14 +77,25 @@ test('health: /healthz live, /readyz ready once the model is warmed up; unknown 
 test('multipart → JSON: RLE of the mask at the image size, equal to the library’s mask', async () => {
   const res = await post(form(example.image, TEXT));
   assert.equal(res.status, 200);
-  const j = (await res.json()) as { width: number; height: number; rle: { size: [number, number]; counts: string }; score: number; area: number; timings: Record<string, number> };
+  const j = (await res.json()) as {
+    width: number;
+    height: number;
+    rle: { size: [number, number]; counts: string };
+    score: number;
+    area: number;
+    timings: Record<string, number>;
+  };
   assert.equal(j.width, example.width);
   assert.equal(j.height, example.height);
   assert.deepEqual(j.rle.size, [example.height, example.width]);
   assert.deepEqual(decodeRle(j.rle).data, expectedMask);
-  assert.equal(j.area, expectedMask.reduce((a, v) => a + v, 0));
+  assert.equal(
+    j.area,
+    expectedMask.reduce((a, v) => a + v, 0),
+  );
   assert.ok(j.score > 0 && j.score <= 1);
-  for (const k of ['decode', 'text', 'queueAndInference', 'request']) assert.equal(typeof j.timings[k], 'number', k);
+  for (const k of ['decode', 'text', 'queueAndInference', 'request'])
+    assert.equal(typeof j.timings[k], 'number', k);
 });
 
 test('JSON {image: base64, text} → PNG mask with Accept: image/png', async () => {
@@ -88,10 +109,19 @@ test('JSON {image: base64, text} → PNG mask with Accept: image/png', async () 
   assert.deepEqual([info.width, info.height], [example.width, example.height]);
   assert.ok(data.every((v, i) => v === expectedMask[i]! * 255));
   // A data URL (what a browser FileReader gives) is accepted too, and JSON wins when asked for.
-  const dataUrl = JSON.stringify({ image: `data:image/png;base64,${Buffer.from(example.image).toString('base64')}`, text: TEXT });
-  const j = await post(dataUrl, { 'content-type': 'application/json', accept: 'application/json, image/png;q=0.5' });
+  const dataUrl = JSON.stringify({
+    image: `data:image/png;base64,${Buffer.from(example.image).toString('base64')}`,
+    text: TEXT,
+  });
+  const j = await post(dataUrl, {
+    'content-type': 'application/json',
+    accept: 'application/json, image/png;q=0.5',
+  });
   assert.equal(j.status, 200);
-  assert.deepEqual(decodeRle(((await j.json()) as { rle: { size: [number, number]; counts: string } }).rle).data, expectedMask);
+  assert.deepEqual(
+    decodeRle(((await j.json()) as { rle: { size: [number, number]; counts: string } }).rle).data,
+    expectedMask,
+  );
 });
 
 test('limits: body over max-body-bytes → 413 (declared or streamed), image over max-pixels → 413', async () => {
@@ -105,41 +135,89 @@ test('limits: body over max-body-bytes → 413 (declared or streamed), image ove
       c.close();
     },
   });
-  const res = await fetch(`${server.url}/v1/segment`, { method: 'POST', body: stream, headers: { 'content-type': 'application/json' }, duplex: 'half' } as RequestInit);
+  const res = await fetch(`${server.url}/v1/segment`, {
+    method: 'POST',
+    body: stream,
+    headers: { 'content-type': 'application/json' },
+    duplex: 'half',
+  } as RequestInit);
   await expectError(res, 413, /over the limit/);
-  const large = await sharp({ create: { width: 500, height: 400, channels: 3, background: '#808080' } }).png().toBuffer();
+  const large = await sharp({ create: { width: 500, height: 400, channels: 3, background: '#808080' } })
+    .png()
+    .toBuffer();
   await expectError(await post(form(large, TEXT)), 413, /500×400 = 200000 pixels, over the limit of 160000/);
 });
 
 test('images: unsupported format → 415, undecodable → 400, missing → 400', async () => {
-  await expectError(await post(form(new TextEncoder().encode('just text, no image'), TEXT)), 415, /unsupported format/);
+  await expectError(
+    await post(form(new TextEncoder().encode('just text, no image'), TEXT)),
+    415,
+    /unsupported format/,
+  );
   const truncated = example.image.subarray(0, 2000); // a PNG signature, then nothing whole
   await expectError(await post(form(truncated, TEXT)), 400, /truncated PNG/);
   await expectError(await post(form(null, TEXT)), 400, /missing field 'image'/);
-  await expectError(await post('text=x', { 'content-type': 'application/x-www-form-urlencoded' }), 415, /multipart\/form-data/);
-  await expectError(await post('{"image": 12, "text": "x"}', { 'content-type': 'application/json' }), 400, /base64/);
-  await expectError(await post('{"image": "%%%", "text": "x"}', { 'content-type': 'application/json' }), 400, /not valid base64/);
+  await expectError(
+    await post('text=x', { 'content-type': 'application/x-www-form-urlencoded' }),
+    415,
+    /multipart\/form-data/,
+  );
+  await expectError(
+    await post('{"image": 12, "text": "x"}', { 'content-type': 'application/json' }),
+    400,
+    /base64/,
+  );
+  await expectError(
+    await post('{"image": "%%%", "text": "x"}', { 'content-type': 'application/json' }),
+    400,
+    /not valid base64/,
+  );
   await expectError(await post('{nope', { 'content-type': 'application/json' }), 400, /not valid JSON/);
 });
 
 test('text: empty, too long, invalid UTF-8, missing → 400', async () => {
   await expectError(await post(form(example.image, '')), 400, /field 'text' is empty/);
   await expectError(await post(form(example.image, ' \t ')), 400, /field 'text' is empty/);
-  await expectError(await post(form(example.image, 'x'.repeat(41))), 400, /41 characters, over the limit of 40/);
-  assert.equal((await post(form(example.image, '😀'.repeat(40)))).status, 200, 'the limit counts characters, not UTF-16 units or bytes');
+  await expectError(
+    await post(form(example.image, 'x'.repeat(41))),
+    400,
+    /41 characters, over the limit of 40/,
+  );
+  assert.equal(
+    (await post(form(example.image, '😀'.repeat(40)))).status,
+    200,
+    'the limit counts characters, not UTF-16 units or bytes',
+  );
   await expectError(await post(form(example.image, null)), 400, /missing field 'text'/);
   // Multipart with raw bytes 0xff 0xfe in the text field.
   const boundary = 'refsegtestboundary';
   const parts = [
-    Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="image"; filename="a.png"\r\nContent-Type: image/png\r\n\r\n`),
+    Buffer.from(
+      `--${boundary}\r\nContent-Disposition: form-data; name="image"; filename="a.png"\r\nContent-Type: image/png\r\n\r\n`,
+    ),
     Buffer.from(example.image),
-    Buffer.from(`\r\n--${boundary}\r\nContent-Disposition: form-data; name="text"\r\n\r\nthe \xff\xfe cup\r\n--${boundary}--\r\n`, 'latin1'),
+    Buffer.from(
+      `\r\n--${boundary}\r\nContent-Disposition: form-data; name="text"\r\n\r\nthe \xff\xfe cup\r\n--${boundary}--\r\n`,
+      'latin1',
+    ),
   ];
-  await expectError(await post(Buffer.concat(parts), { 'content-type': `multipart/form-data; boundary=${boundary}` }), 400, /field 'text' is not valid UTF-8/);
-  await expectError(await post('{"image": "AAAA", "text": "\\ud800 cup"}', { 'content-type': 'application/json' }), 400, /not valid UTF-8/);
+  await expectError(
+    await post(Buffer.concat(parts), { 'content-type': `multipart/form-data; boundary=${boundary}` }),
+    400,
+    /field 'text' is not valid UTF-8/,
+  );
+  await expectError(
+    await post('{"image": "AAAA", "text": "\\ud800 cup"}', { 'content-type': 'application/json' }),
+    400,
+    /not valid UTF-8/,
+  );
   await expectError(await post(form(example.image, TEXT, { threshold: '2' })), 400, /threshold/);
   const cut = Buffer.concat(parts).subarray(0, 300);
-  await expectError(await post(cut, { 'content-type': `multipart/form-data; boundary=${boundary}` }), 400, /multipart body: part 1 is not closed/);
+  await expectError(
+    await post(cut, { 'content-type': `multipart/form-data; boundary=${boundary}` }),
+    400,
+    /multipart body: part 1 is not closed/,
+  );
 });
 
 test('overload: queue full → 429 with Retry-After; past the deadline → 504', async () => {
@@ -147,10 +225,12 @@ test('overload: queue full → 429 with Retry-After; past the deadline → 504',
   try {
     await slow.ready;
     // One runs, one waits in the queue, the third is refused at once.
-    const results = await Promise.all([0, 1, 2].map(async (k) => {
-      await new Promise((r) => setTimeout(r, 30 * k)); // arrive in order
-      return post(form(example.image, TEXT), {}, slow.url);
-    }));
+    const results = await Promise.all(
+      [0, 1, 2].map(async (k) => {
+        await new Promise((r) => setTimeout(r, 30 * k)); // arrive in order
+        return post(form(example.image, TEXT), {}, slow.url);
+      }),
+    );
     const statuses = results.map((r) => r.status);
     assert.deepEqual(statuses, [200, 200, 429]);
     const refused = results[2]!;
@@ -163,7 +243,11 @@ test('overload: queue full → 429 with Retry-After; past the deadline → 504',
   const late = await startServer({ checkpoint, port: 0, timeoutMs: 200, threads: 1, testDelayMs: 1000 });
   try {
     await late.ready;
-    await expectError(await post(form(example.image, TEXT), {}, late.url), 504, /no result within the 200 ms request timeout/);
+    await expectError(
+      await post(form(example.image, TEXT), {}, late.url),
+      504,
+      /no result within the 200 ms request timeout/,
+    );
   } finally {
     await late.close();
   }

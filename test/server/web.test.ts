@@ -33,18 +33,44 @@ test('demo server: page, browser modules, model parts, manifest; nothing outside
     assert.equal(page.status, 200);
     assert.equal(page.headers.get('cross-origin-embedder-policy'), 'require-corp');
     assert.match(await page.text(), /importmap[\s\S]*\/web\/app\.js/);
-    for (const p of ['/web/app.js', '/web/style.css', '/web/sharp-stub.js', '/lib/data/tokenizer.js', '/lib/data/image.js', '/lib/infer/draw.js', '/lib/infer/postprocess.js', '/example/scene.png', '/example/scene.json', '/model/image.onnx', '/model/text.onnx']) {
+    for (const p of [
+      '/web/app.js',
+      '/web/style.css',
+      '/web/sharp-stub.js',
+      '/lib/data/tokenizer.js',
+      '/lib/data/image.js',
+      '/lib/infer/draw.js',
+      '/lib/infer/postprocess.js',
+      '/example/scene.png',
+      '/example/scene.json',
+      '/model/image.onnx',
+      '/model/text.onnx',
+    ]) {
       const r = await get(p);
       assert.equal(r.status, 200, p);
       await r.arrayBuffer();
     }
-    const m = (await (await get('/model/manifest.json')).json()) as { imageSize: number; maxTokens: number; tokenInput: string; vocab: { words: string[] }; parts: { features: string[] } };
+    const m = (await (await get('/model/manifest.json')).json()) as {
+      imageSize: number;
+      maxTokens: number;
+      tokenInput: string;
+      vocab: { words: string[] };
+      parts: { features: string[] };
+    };
     assert.equal(m.imageSize, 32);
     assert.equal(m.tokenInput, 'words');
     assert.deepEqual(m.parts.features, ['v']);
     assert.ok(m.vocab.words.includes('green'));
     // Only the listed browser modules, no path tricks, no other files.
-    for (const p of ['/lib/runtime/session.js', '/lib/../package.json', '/web/../package.json', '/web/%2e%2e/package.json', '/web/..%2fpackage.json', '/model/other.onnx', '/etc/passwd']) {
+    for (const p of [
+      '/lib/runtime/session.js',
+      '/lib/../package.json',
+      '/web/../package.json',
+      '/web/%2e%2e/package.json',
+      '/web/..%2fpackage.json',
+      '/model/other.onnx',
+      '/etc/passwd',
+    ]) {
       const r = await get(p);
       assert.equal(r.status, 404, p);
       await r.arrayBuffer();
@@ -88,7 +114,15 @@ test('browser: the page segments the example with onnxruntime-web and agrees wit
   await withDemo(async (d) => {
     const browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--headless', '--disable-background-networking', '--disable-extensions', '--disable-dev-shm-usage', '--no-first-run'],
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--headless',
+        '--disable-background-networking',
+        '--disable-extensions',
+        '--disable-dev-shm-usage',
+        '--no-first-run',
+      ],
     });
     try {
       const page = await browser.newPage();
@@ -98,35 +132,59 @@ test('browser: the page segments the example with onnxruntime-web and agrees wit
         if (m.type() === 'error') errors.push(m.text());
       });
       await page.goto(d.url);
-      await page.waitForFunction(() => {
-        const s = (window as any).__refseg;
-        return s && (s.error || (s.ready && s.image));
-      }, null, { timeout: 30_000 });
-      assert.equal(await page.evaluate(() => (window as any).__refseg.error), null);
-      assert.equal(await page.evaluate(() => (window as any).__refseg.ep), 'wasm', 'no GPU in headless Chromium: WASM');
+      await page.waitForFunction(
+        () => {
+          const s = (globalThis as any).__refseg;
+          return s && (s.error || (s.ready && s.image));
+        },
+        null,
+        { timeout: 30_000 },
+      );
+      assert.equal(await page.evaluate(() => (globalThis as any).__refseg.error), null);
+      assert.equal(
+        await page.evaluate(() => (globalThis as any).__refseg.ep),
+        'wasm',
+        'no GPU in headless Chromium: WASM',
+      );
 
       // The UI path: type, press Enter, wait for the latency line.
       await page.fill('#text', text);
       await page.press('#text', 'Enter');
-      await page.waitForFunction(() => /text [\d.]+ ms/.test(document.getElementById('latency')!.textContent ?? ''), null, { timeout: 20_000 });
+      await page.waitForFunction(
+        () => /text [\d.]+ ms/.test((globalThis as any).document.getElementById('latency').textContent ?? ''),
+        null,
+        { timeout: 20_000 },
+      );
       const latency = await page.textContent('#latency');
-      assert.match(latency, /^WASM · image [\d.]+ ms \+ text [\d.]+ ms \+ post [\d.]+ ms \+ draw [\d.]+ ms = [\d.]+ ms$/);
+      assert.match(
+        latency,
+        /^WASM · image [\d.]+ ms \+ text [\d.]+ ms \+ post [\d.]+ ms \+ draw [\d.]+ ms = [\d.]+ ms$/,
+      );
       assert.match(await page.textContent('#result'), new RegExp(`“${text}”: \\d+ px`));
       const size = await page.evaluate(() => {
-        const c = document.getElementById('overlay') as any;
+        const c = (globalThis as any).document.getElementById('overlay');
         return [c.width, c.height];
       });
       assert.deepEqual(size, [example.width, example.height]);
 
       // Same checkpoint, same image, same text: the page and Node agree (WASM vs native kernels
       // differ in the last bits; pixels right at the threshold may flip).
-      const got = (await page.evaluate((s: string) => (window as any).__refseg.segment(s), text)) as PageResult;
+      const got = (await page.evaluate(
+        (s: string) => (globalThis as any).__refseg.segment(s),
+        text,
+      )) as PageResult;
       const seg = await loadSegmenter(testModel());
       try {
         const want = await seg.segment(example.image, text);
         const mean = want.probability.reduce((a, p) => a + p, 0) / want.probability.length;
-        assert.ok(Math.abs(got.probabilityMean - mean) < 1e-3, `mean probability ${got.probabilityMean} vs ${mean}`);
-        assert.ok(Math.abs(got.area - want.area) <= 0.002 * example.width * example.height, `area ${got.area} vs ${want.area}`);
+        assert.ok(
+          Math.abs(got.probabilityMean - mean) < 1e-3,
+          `mean probability ${got.probabilityMean} vs ${mean}`,
+        );
+        assert.ok(
+          Math.abs(got.area - want.area) <= 0.002 * example.width * example.height,
+          `area ${got.area} vs ${want.area}`,
+        );
         assert.ok(Math.abs(got.score - want.score) < 1e-3, `score ${got.score} vs ${want.score}`);
       } finally {
         await seg.dispose();
