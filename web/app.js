@@ -7,7 +7,7 @@
 //
 // window.__refseg exposes the state and a segment(text) function for the browser test.
 
-import { Vocabulary } from '/lib/data/tokenizer.js';
+import { textEncoderFromCheckpoint } from '/lib/data/text.js';
 import { letterbox } from '/lib/data/image.js';
 import {
   maskFromProbability,
@@ -41,7 +41,9 @@ const state = {
   error: null,
   ep: null,
   manifest: null,
-  vocab: null,
+  tokenizer: null,
+  /** Whether the model outputs ReSTR's patch_logits (the heatmap). */
+  hasPatches: false,
   sessions: null,
   /** { rgb, box, tensor, features, encodeMs, name } for the current image. */
   image: null,
@@ -73,7 +75,8 @@ async function loadModel() {
   const t0 = performance.now();
   const manifest = await (await fetch('/model/manifest.json')).json();
   state.manifest = manifest;
-  state.vocab = Vocabulary.fromJSON(manifest.vocab);
+  // The same function the Node segmenter uses: word vocabulary (ReSTR) or SentencePiece (Shared-RIS).
+  state.tokenizer = textEncoderFromCheckpoint(manifest.vocab, manifest.maxTokens, 'model');
   ui.threshold.value = String(manifest.threshold);
   ui.thresholdValue.textContent = manifest.threshold.toFixed(2);
 
@@ -113,6 +116,8 @@ async function loadModel() {
     state.sessions = await create(ep);
   }
   state.ep = ep[0];
+  state.hasPatches = (state.sessions.text ?? state.sessions.full).outputNames.includes('patch_logits');
+  $('heatmap-figure').hidden = !state.hasPatches;
   const mib = Object.values(models).reduce((a, b) => a + b.length, 0) / 2 ** 20;
   return { ms: performance.now() - t0, mib };
 }
@@ -173,15 +178,10 @@ async function segment(text) {
   if (!state.ready) throw new Error('the model is not loaded');
   if (!state.image) throw new Error('no image');
   if (!text.trim()) throw new Error('type an expression');
-  const { manifest, ort, sessions, vocab, image } = state;
+  const { manifest, ort, sessions, tokenizer, image } = state;
   const L = manifest.maxTokens;
   const t0 = performance.now();
-  const ids = vocab.encode(text, L);
-  const words = new ort.Tensor(
-    'int64',
-    BigInt64Array.from(ids, (v) => BigInt(v)),
-    [1, L],
-  );
+  const words = new ort.Tensor('int64', tokenizer.encode(text), [1, L]);
   const feeds = sessions.text
     ? { ...image.features, [manifest.tokenInput]: words }
     : { image: image.tensor, [manifest.tokenInput]: words };

@@ -3,7 +3,7 @@
 // serves files (src/server/demo.ts).
 
 import { parseArgs } from 'node:util';
-import { defaultCheckpointPath } from '../infer/segmenter.js';
+import { defaultCheckpointPath } from '../infer/paths.js';
 import { startDemo } from '../server/demo.js';
 import type { Command } from './commands.js';
 import { UsageError, intFlag, runCommand } from './segment.js';

@@ -3,7 +3,7 @@
 // requests finish) and the process exits 0 (reliability.md "Server").
 
 import { parseArgs } from 'node:util';
-import { defaultCheckpointPath } from '../infer/segmenter.js';
+import { defaultCheckpointPath } from '../infer/paths.js';
 import { SERVER_DEFAULTS, startServer } from '../server/server.js';
 import type { Command } from './commands.js';
 import { UsageError, intFlag, runCommand } from './segment.js';

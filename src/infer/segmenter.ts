@@ -13,8 +13,7 @@
 //   const a = await seg.segment(img, 'the red circle');      // image encoder not run again
 //   const b = await seg.segment(img, 'the square on the left');
 
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   type BinaryMask,
@@ -31,6 +30,7 @@ import { buildImagePart, buildTextPart } from '../models/build.js';
 import { type ModelCheckpoint, decodeModelCheckpoint, loadModelCheckpoint } from '../models/checkpoint.js';
 import type { AnyModelDef } from '../models/model.js';
 import { type Device, type HostTensor, Session } from '../runtime/session.js';
+import { assertCheckpointExists, defaultCheckpointPath } from './paths.js';
 import { Predictor } from './predictor.js';
 import {
   type PatchProbability,
@@ -39,46 +39,7 @@ import {
   probabilityFromLogits,
 } from './postprocess.js';
 
-// ---------- where things are ----------
-
-let root: string | undefined;
-
-/**
- * The refseg package folder (the one holding its package.json), found from this module's own
- * location so it works from the source tree, from dist/ and from node_modules alike.
- */
-export function packageRoot(): string {
-  if (root) return root;
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const pkg = join(dir, 'package.json');
-    if (existsSync(pkg)) {
-      try {
-        if ((JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'refseg')
-          return (root = dir);
-      } catch {
-        // not ours (or unreadable): keep walking up
-      }
-    }
-    const up = dirname(dir);
-    if (up === dir)
-      throw new Error(
-        'cannot find the refseg package folder (no package.json named "refseg" above this module)',
-      );
-    dir = up;
-  }
-}
-
-/** The built-in model, `models/default.safetensors` in the package (float16, trained on synthetic scenes). */
-export function defaultCheckpointPath(): string {
-  return join(packageRoot(), 'models', 'default.safetensors');
-}
-
-/** The bundled example: `examples/scene.png` and the expressions that are true for it. */
-export function examplePaths(): { image: string; expressions: string } {
-  const dir = join(packageRoot(), 'examples');
-  return { image: join(dir, 'scene.png'), expressions: join(dir, 'scene.json') };
-}
+export { defaultCheckpointPath, examplePaths, packageRoot } from './paths.js';
 
 // ---------- public types ----------
 
@@ -192,14 +153,7 @@ function toCheckpoint(source: CheckpointSource): ModelCheckpoint {
   if (source instanceof Uint8Array) return decodeModelCheckpoint(source);
   if (typeof source === 'string' || source instanceof URL) {
     const path = source instanceof URL ? fileURLToPath(source) : resolve(source);
-    if (!existsSync(path)) {
-      const builtIn = path === defaultCheckpointPath();
-      throw new Error(
-        builtIn
-          ? `the built-in model ${path} is not there (it ships with trained releases); pass a checkpoint (--checkpoint model.safetensors)`
-          : `checkpoint ${path} does not exist`,
-      );
-    }
+    assertCheckpointExists(path);
     return loadModelCheckpoint(path);
   }
   if (source && typeof source === 'object' && 'def' in source && 'params' in source) return source;

@@ -17,7 +17,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type ModelCheckpoint, decodeModelCheckpoint, loadModelCheckpoint } from '../models/checkpoint.js';
 import { exportModel } from '../models/export.js';
-import { examplePaths, packageRoot } from '../infer/segmenter.js';
+import { assertCheckpointExists, examplePaths, packageRoot } from '../infer/paths.js';
 import { resolveUnder, sendFile } from './static.js';
 
 export interface DemoOptions {
@@ -39,6 +39,8 @@ export interface RunningDemo {
 
 /** The browser-safe compiled modules the page may import (relative to dist/src/). */
 const BROWSER_MODULES = new Set([
+  'data/text.js',
+  'data/sentencepiece.js',
   'data/tokenizer.js',
   'data/image.js',
   'data/bmp.js',
@@ -72,8 +74,7 @@ const ISOLATION = {
 function loadCheckpoint(c: DemoOptions['checkpoint']): ModelCheckpoint {
   if (c instanceof Uint8Array) return decodeModelCheckpoint(c);
   if (typeof c === 'string') {
-    if (!existsSync(c))
-      throw new Error(`checkpoint ${c} does not exist; pass --checkpoint model.safetensors`);
+    assertCheckpointExists(c);
     return loadModelCheckpoint(c);
   }
   return c;

@@ -17,8 +17,9 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { DEFAULT_MAX_PIXELS, ImageDecodeError, decodeImage, sniffFormat } from '../data/image.js';
 import { maskPng } from '../infer/png.js';
+import { assertCheckpointExists } from '../infer/paths.js';
 import { HttpError } from './errors.js';
-import { JobTimeoutError, QueueFullError, WorkerPool } from './pool.js';
+import { JobFailedError, JobTimeoutError, QueueFullError, WorkerPool } from './pool.js';
 import { discardBody, parseSegmentRequest, readBody, wantsPng } from './request.js';
 
 export interface ServerOptions {
@@ -101,6 +102,8 @@ const DISCARD_MAX_BYTES = 16 * 2 ** 20;
 
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const o = { ...SERVER_DEFAULTS, ...options };
+  // A missing file fails here, before anything listens; a bad one fails in the workers (ready rejects).
+  if (typeof o.checkpoint === 'string') assertCheckpointExists(o.checkpoint);
   const log = o.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   let pool: WorkerPool | undefined;
   let ready = false;
@@ -137,8 +140,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       await segment(req, res);
     } catch (e) {
       if (e instanceof HttpError) {
-        // Refused before the whole body arrived (413, a client that hung up): drop the rest first,
-        // then answer and close the connection (what is left of the body is not trustworthy).
+        // Refused before the whole body arrived (413): drop the rest first, so a client that writes
+        // its whole body before reading gets this answer rather than EPIPE, then close the
+        // connection (any part of the body not dropped would be misread as the next request).
         const unread = !req.complete;
         if (unread) await discardBody(req, DISCARD_MAX_BYTES, DISCARD_GRACE_MS);
         sendJson(
@@ -200,6 +204,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     } catch (e) {
       if (e instanceof QueueFullError)
         throw new HttpError(429, e.message, { 'retry-after': String(e.retryAfterSeconds) });
+      if (e instanceof JobFailedError) {
+        log(`inference failed: ${e.message}`); // for the operator; the client gets no internals
+        throw new HttpError(500, 'inference failed');
+      }
       if (e instanceof JobTimeoutError)
         throw new HttpError(504, `no result within the ${o.timeoutMs} ms request timeout`);
       throw e;

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { loadSegmenter } from '../../src/infer/segmenter.js';
 import { type RunningDemo, findOrtWeb, startDemo } from '../../src/server/demo.js';
-import { bundledExample, testModel } from '../infer/helpers.js';
+import { bundledExample, sharedRisTestModel, testModel } from '../infer/helpers.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const example = bundledExample();
@@ -37,6 +37,8 @@ test('demo server: page, browser modules, model parts, manifest; nothing outside
       '/web/app.js',
       '/web/style.css',
       '/web/sharp-stub.js',
+      '/lib/data/text.js',
+      '/lib/data/sentencepiece.js',
       '/lib/data/tokenizer.js',
       '/lib/data/image.js',
       '/lib/infer/draw.js',
@@ -77,6 +79,26 @@ test('demo server: page, browser modules, model parts, manifest; nothing outside
     }
     assert.equal((await fetch(new URL('/model/manifest.json', d.url), { method: 'POST' })).status, 405);
   });
+});
+
+test('demo server, model without a split (Shared-RIS): one full model file', async () => {
+  const demo = await startDemo({ checkpoint: sharedRisTestModel(), port: 0 });
+  try {
+    const m = (await (await fetch(new URL('/model/manifest.json', demo.url))).json()) as {
+      kind: string;
+      tokenInput: string;
+      parts: Record<string, string>;
+    };
+    assert.equal(m.kind, 'shared-ris');
+    assert.equal(m.tokenInput, 'text');
+    assert.deepEqual(m.parts, { full: '/model/model.onnx' });
+    const onnx = await fetch(new URL('/model/model.onnx', demo.url));
+    assert.equal(onnx.status, 200);
+    assert.ok((await onnx.arrayBuffer()).byteLength > 1000);
+    assert.equal((await fetch(new URL('/model/image.onnx', demo.url))).status, 404);
+  } finally {
+    await demo.close();
+  }
 });
 
 /** Why the browser test cannot run here, or null when it can. */
