@@ -13,7 +13,10 @@ export interface BenchModule {
 }
 
 const BENCHES: Record<string, { summary: string; load: () => Promise<BenchModule> }> = {
-  engine: { summary: 'ViT-B/16 forward, training step, state round trip vs PyTorch eager', load: () => import('./engine.js') },
+  engine: {
+    summary: 'ViT-B/16 forward, training step, state round trip vs PyTorch eager',
+    load: () => import('./engine.js'),
+  },
 };
 
 const COMMON = `Common flags:
@@ -43,7 +46,9 @@ async function main(argv: string[]): Promise<number> {
   }
   const mod = await entry.load();
   if (rest.includes('--help') || rest.includes('-h')) {
-    console.log(`Usage: npm run bench -- ${name} [flags]\n\n${entry.summary}\n\n${COMMON}${mod.usage ? `\n\n${mod.usage}` : ''}`);
+    console.log(
+      `Usage: npm run bench -- ${name} [flags]\n\n${entry.summary}\n\n${COMMON}${mod.usage ? `\n\n${mod.usage}` : ''}`,
+    );
     return 0;
   }
   const args = parseBenchArgs(rest);

@@ -169,9 +169,17 @@ const WORKER = fileURLToPath(new URL('./worker.js', import.meta.url));
  * Runs `cases[caseName](params)` of the bench module at `moduleUrl` in a fresh Node process and
  * returns its result (structured-clone serializable) with the child's final VmHWM.
  */
-export function runIsolated<T>(moduleUrl: string, caseName: string, params: unknown): Promise<IsolatedResult<T>> {
+export function runIsolated<T>(
+  moduleUrl: string,
+  caseName: string,
+  params: unknown,
+): Promise<IsolatedResult<T>> {
   return new Promise((resolve, reject) => {
-    const child = fork(WORKER, [], { execArgv: ['--expose-gc'], serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = fork(WORKER, [], {
+      execArgv: ['--expose-gc'],
+      serialization: 'advanced',
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
     let done = false;
     child.on('message', (m: { ok: boolean; result?: T; error?: string; finalPeakRssMiB: number | null }) => {
       done = true;
@@ -180,7 +188,8 @@ export function runIsolated<T>(moduleUrl: string, caseName: string, params: unkn
     });
     child.on('error', reject);
     child.on('exit', (code, signal) => {
-      if (!done) reject(new Error(`case '${caseName}' exited without a result (code ${code}, signal ${signal})`));
+      if (!done)
+        reject(new Error(`case '${caseName}' exited without a result (code ${code}, signal ${signal})`));
     });
     child.send({ module: moduleUrl, case: caseName, params });
   });
@@ -189,18 +198,31 @@ export function runIsolated<T>(moduleUrl: string, caseName: string, params: unkn
 // ---------- the Python peer ----------
 
 /** A Python that imports torch: /usr/bin/python3 first (Debian's python3-torch), then PATH's. */
-export function findTorchPython(candidates = ['/usr/bin/python3', 'python3', 'python']): { python: string; torch: string } | null {
+export function findTorchPython(
+  candidates = ['/usr/bin/python3', 'python3', 'python'],
+): { python: string; torch: string } | null {
   for (const python of candidates) {
-    const r = spawnSync(python, ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8', timeout: 60_000 });
+    const r = spawnSync(python, ['-c', 'import torch; print(torch.__version__)'], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
     if (r.status === 0) return { python, torch: r.stdout.trim() };
   }
   return null;
 }
 
 /** Runs a Python script and parses the last line of its stdout as JSON. */
-export function runPythonJson<T>(python: string, script: string, args: readonly string[], env: Record<string, string> = {}): Promise<T> {
+export function runPythonJson<T>(
+  python: string,
+  script: string,
+  args: readonly string[],
+  env: Record<string, string> = {},
+): Promise<T> {
   return new Promise((resolve, reject) => {
-    const p = spawn(python, [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    const p = spawn(python, [script, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...env },
+    });
     let out = '';
     let err = '';
     p.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -208,7 +230,12 @@ export function runPythonJson<T>(python: string, script: string, args: readonly 
     p.on('error', reject);
     p.on('close', (code) => {
       const last = out.trim().split('\n').pop() ?? '';
-      if (code !== 0) return reject(new Error(`${python} ${script} ${args.join(' ')} exited ${code}: ${err.trim().split('\n').slice(-5).join(' | ')}`));
+      if (code !== 0)
+        return reject(
+          new Error(
+            `${python} ${script} ${args.join(' ')} exited ${code}: ${err.trim().split('\n').slice(-5).join(' | ')}`,
+          ),
+        );
       try {
         resolve(JSON.parse(last) as T);
       } catch {
@@ -270,11 +297,13 @@ export function machineInfo(): MachineInfo {
 export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
   const all = [header, ...rows];
   const w = header.map((_, i) => Math.max(...all.map((r) => (r[i] ?? '').length)));
-  const line = (r: readonly string[]) => r.map((c, i) => (i === 0 ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join('  ');
+  const line = (r: readonly string[]) =>
+    r.map((c, i) => (i === 0 ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join('  ');
   return [line(header), w.map((n) => '-'.repeat(n)).join('  '), ...rows.map(line)].join('\n');
 }
 
-export const fmt = (v: number | null | undefined, digits = 1): string => (v === null || v === undefined || !Number.isFinite(v) ? '–' : v.toFixed(digits));
+export const fmt = (v: number | null | undefined, digits = 1): string =>
+  v === null || v === undefined || !Number.isFinite(v) ? '–' : v.toFixed(digits);
 
 // ---------- arguments ----------
 
@@ -293,12 +322,15 @@ export function parseBenchArgs(argv: readonly string[]): BenchArgs {
   const a: BenchArgs = { json: false, quick: false, rest: [] };
   const int = (flag: string, v: string | undefined, min: number): number => {
     const n = Number(v);
-    if (v === undefined || !Number.isInteger(n) || n < min) throw new Error(`${flag} needs an integer ≥ ${min}, got '${v ?? ''}'`);
+    if (v === undefined || !Number.isInteger(n) || n < min)
+      throw new Error(`${flag} needs an integer ≥ ${min}, got '${v ?? ''}'`);
     return n;
   };
   for (let i = 0; i < argv.length; i++) {
     const f = argv[i]!;
-    const [flag, inline] = f.includes('=') ? [f.slice(0, f.indexOf('=')), f.slice(f.indexOf('=') + 1)] : [f, undefined];
+    const [flag, inline] = f.includes('=')
+      ? [f.slice(0, f.indexOf('=')), f.slice(f.indexOf('=') + 1)]
+      : [f, undefined];
     const value = () => inline ?? argv[++i];
     if (flag === '--json') a.json = true;
     else if (flag === '--quick') a.quick = true;

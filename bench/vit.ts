@@ -20,10 +20,28 @@ export interface VitConfig {
 }
 
 /** ViT-B/16 at 480×480 (900 tokens), batch 1: the paper configuration's image encoder. */
-export const VIT_B16_480: VitConfig = { name: 'ViT-B/16', image: 480, patch: 16, dim: 768, depth: 12, heads: 12, mlpDim: 3072, batch: 1 };
+export const VIT_B16_480: VitConfig = {
+  name: 'ViT-B/16',
+  image: 480,
+  patch: 16,
+  dim: 768,
+  depth: 12,
+  heads: 12,
+  mlpDim: 3072,
+  batch: 1,
+};
 
 /** A smoke-test size (`--quick`): ViT-Ti-like width, 2 blocks, 64 tokens. */
-export const VIT_QUICK: VitConfig = { name: 'ViT-quick', image: 128, patch: 16, dim: 192, depth: 2, heads: 3, mlpDim: 768, batch: 1 };
+export const VIT_QUICK: VitConfig = {
+  name: 'ViT-quick',
+  image: 128,
+  patch: 16,
+  dim: 192,
+  depth: 2,
+  heads: 3,
+  mlpDim: 768,
+  batch: 1,
+};
 
 export const tokensOf = (c: VitConfig): number => (c.image / c.patch) ** 2;
 export const patchDimOf = (c: VitConfig): number => c.patch * c.patch * 3;

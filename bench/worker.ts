@@ -21,6 +21,10 @@ process.once('message', (req: Request) => {
     const result = await fn(req.params);
     reply({ ok: true, result, finalPeakRssMiB: peakRssMiB() });
   })().catch((e: unknown) => {
-    reply({ ok: false, error: e instanceof Error ? (e.stack ?? e.message) : String(e), finalPeakRssMiB: peakRssMiB() });
+    reply({
+      ok: false,
+      error: e instanceof Error ? (e.stack ?? e.message) : String(e),
+      finalPeakRssMiB: peakRssMiB(),
+    });
   });
 });

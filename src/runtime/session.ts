@@ -1,8 +1,8 @@
 // The only module that imports onnxruntime-node. Runs inference graphs and training-step graphs.
 //
 // Host tensors are plain { dtype, shape, data } records. Inputs wrap JS memory without a copy;
-// outputs can be written into caller-owned buffers (ORT's pre-allocated outputs), which lets the
-// training loop swap two state buffers instead of allocating ~3× the model size every step.
+// outputs can be written into caller-owned buffers (ORT's pre-allocated outputs). Note: the
+// onnxruntime-node 1.30 binding still copies each output once internally (measured by bench engine).
 
 import * as ort from 'onnxruntime-node';
 import type { DType, TensorData } from '../graph/graph.js';

@@ -1,8 +1,9 @@
 // Runs a training-step graph on ONNX Runtime and owns the optimizer state between steps.
 //
 // ORT sessions are stateless, so parameters and moments travel in and out every step. Inputs wrap
-// JS memory without a copy; outputs are written by ORT straight into a second bank of buffers
-// (pre-allocated outputs), and the banks swap after each step: no allocation, no copy on our side.
+// JS memory without a copy; outputs are requested into a second bank of buffers (pre-allocated
+// outputs) and the banks swap after each step. Measured (bench engine): onnxruntime-node 1.30 still
+// copies every output once inside its binding, ≈0.47 ms per MiB of state per step.
 
 import type { DType } from '../graph/graph.js';
 import { type HostTensor, Session, type SessionOptions } from '../runtime/session.js';
