@@ -3,11 +3,15 @@
 
 export class UsageError extends Error {}
 
-export function intFlag(flag: string, v: string | undefined, o: { min?: number } = {}): number | undefined {
+export function intFlag(flag: string, v: string | undefined, o: { min?: number; max?: number } = {}): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
   const min = o.min ?? 0;
-  if (!Number.isSafeInteger(n) || n < min) throw new UsageError(`--${flag} must be an integer ≥ ${min}, got '${v}'`);
+  const max = o.max ?? Number.MAX_SAFE_INTEGER;
+  if (v.trim() === '' || !Number.isSafeInteger(n) || n < min || n > max) {
+    const want = o.max !== undefined ? `an integer in [${min}, ${max}]` : min === 0 ? 'a non-negative integer' : `an integer ≥ ${min}`;
+    throw new UsageError(`--${flag} must be ${want}, got '${v}'`);
+  }
   return n;
 }
 

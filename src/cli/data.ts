@@ -5,6 +5,7 @@
 // wrong; failures while running exit 1.
 
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { UsageError } from './args.js';
 import type { Command } from './commands.js';
 import {
   FLAVORS,
@@ -17,7 +18,6 @@ import {
 import { Progress } from '../util/progress.js';
 
 /** A usage mistake: reported with the command's name and a pointer to --help, exit code 2. */
-export class UsageError extends Error {}
 
 interface Subcommand {
   summary: string;

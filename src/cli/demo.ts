@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { defaultCheckpointPath } from '../infer/paths.js';
 import { startDemo } from '../server/demo.js';
 import type { Command } from './commands.js';
-import { UsageError, intFlag, runCommand } from './segment.js';
+import { UsageError, intFlag, runCommand } from './args.js';
 
 const HELP = `refseg demo [--checkpoint model.safetensors] [--host 127.0.0.1] [--port 8080]
 
@@ -33,7 +33,7 @@ export const demoCommand: Command = {
         strict: true,
       });
       if (!o.host) throw new UsageError('--host must not be empty');
-      const port = intFlag('port', o.port, 0, 65535) ?? 8080;
+      const port = intFlag('port', o.port, { min: 0, max: 65535 }) ?? 8080;
       const demo = await startDemo({
         checkpoint: o.checkpoint ?? defaultCheckpointPath(),
         host: o.host,

@@ -12,17 +12,8 @@ import { formatInspect, inspectModel } from '../models/inspect.js';
 import type { AnyModelDef } from '../models/model.js';
 import { applyOverrides, setPath } from '../models/overrides.js';
 import { presetNames, resolveConfig } from '../models/registry.js';
+import { UsageError, intFlag, runCommand } from './args.js';
 import type { Command } from './commands.js';
-
-class UsageError extends Error {}
-
-function positiveInt(flag: string, v: string | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isSafeInteger(n) || n < 0)
-    throw new UsageError(`--${flag} must be a non-negative integer, got '${v}'`);
-  return n;
-}
 
 /** `--config` as a preset, a JSON file or a checkpoint (its stored config), with `--set` overrides. */
 function configFrom(
@@ -43,21 +34,6 @@ function configFrom(
   return { ...r, label: spec };
 }
 
-async function wrap(help: string, argv: string[], fn: () => Promise<number>): Promise<number> {
-  if (argv.includes('--help') || argv.includes('-h')) {
-    console.log(help);
-    return 0;
-  }
-  try {
-    return await fn();
-  } catch (e) {
-    if (e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      console.error(`${(e as Error).message}\n\n${help}`);
-      return 2;
-    }
-    throw e;
-  }
-}
 
 const INIT_HELP = `refseg init --config <preset|file.json> [--set key=value ...] [--vocab-size N | --vocab vocab.json]
             --seed N --out model.safetensors [--float16]
@@ -69,7 +45,7 @@ from it; --vocab-size sets the size alone.`;
 const init: Command = {
   summary: 'write a randomly initialized model checkpoint',
   run: (argv) =>
-    wrap(INIT_HELP, argv, async () => {
+    runCommand(INIT_HELP, argv, async () => {
       const { values: o } = parseArgs({
         args: argv,
         options: {
@@ -83,13 +59,13 @@ const init: Command = {
         },
         strict: true,
       });
-      const seed = positiveInt('seed', o.seed);
+      const seed = intFlag('seed', o.seed);
       if (seed === undefined) throw new UsageError('--seed is required');
       if (!o.out) throw new UsageError('--out is required');
       if (o.vocab && o['vocab-size']) throw new UsageError('give --vocab or --vocab-size, not both');
       let { def, config } = configFrom(o.config, o.set ?? []);
       let vocab: unknown;
-      let vocabSize = positiveInt('vocab-size', o['vocab-size']);
+      let vocabSize = intFlag('vocab-size', o['vocab-size']);
       if (o.vocab) {
         try {
           vocab = JSON.parse(readFileSync(o.vocab, 'utf8'));
@@ -122,7 +98,7 @@ paper's configurations. Nothing runs: the graph is only traced.`;
 const inspect: Command = {
   summary: 'parameters and MACs per part, beside the paper',
   run: (argv) =>
-    wrap(INSPECT_HELP, argv, async () => {
+    runCommand(INSPECT_HELP, argv, async () => {
       const { values: o } = parseArgs({
         args: argv,
         options: {
@@ -134,7 +110,7 @@ const inspect: Command = {
         strict: true,
       });
       const { def, config, label } = configFrom(o.config, o.set ?? []);
-      const report = inspectModel(def, config, positiveInt('image-size', o['image-size']));
+      const report = inspectModel(def, config, intFlag('image-size', o['image-size']));
       console.log(
         o.json ? JSON.stringify({ config: label, ...report }, null, 2) : formatInspect(report, label),
       );
@@ -152,7 +128,7 @@ and <out>.text.onnx (features + token ids → logits), so one image serves many 
 const exportCmd: Command = {
   summary: 'export the inference graph to ONNX',
   run: (argv) =>
-    wrap(EXPORT_HELP, argv, async () => {
+    runCommand(EXPORT_HELP, argv, async () => {
       const { values: o } = parseArgs({
         args: argv,
         options: {

@@ -12,54 +12,9 @@ import { heatmapOverlay, overlayMask } from '../infer/draw.js';
 import { maskPng, rgbPng } from '../infer/png.js';
 import { type SegmentResult, defaultCheckpointPath, loadSegmenter } from '../infer/segmenter.js';
 import { writeFileAtomic } from '../io/atomic.js';
+import { UsageError, intFlag, numberFlag, runCommand } from './args.js';
 import type { Command } from './commands.js';
 
-export class UsageError extends Error {}
-
-/** Runs a command body: --help prints `help`; usage and parse errors print `help` and exit 2. */
-export async function runCommand(help: string, argv: string[], fn: () => Promise<number>): Promise<number> {
-  if (argv.includes('--help') || argv.includes('-h')) {
-    console.log(help);
-    return 0;
-  }
-  try {
-    return await fn();
-  } catch (e) {
-    if (e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      console.error(`${(e as Error).message}\n\n${help}`);
-      return 2;
-    }
-    throw e;
-  }
-}
-
-/** `--flag` as an integer in [min, max], or undefined when absent. */
-export function intFlag(
-  flag: string,
-  v: string | undefined,
-  min: number,
-  max = Number.MAX_SAFE_INTEGER,
-): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (v.trim() === '' || !Number.isSafeInteger(n) || n < min || n > max)
-    throw new UsageError(`--${flag} must be an integer in [${min}, ${max}], got '${v}'`);
-  return n;
-}
-
-/** `--flag` as a number in [min, max], or undefined when absent. */
-export function numberFlag(
-  flag: string,
-  v: string | undefined,
-  min: number,
-  max: number,
-): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (v.trim() === '' || !Number.isFinite(n) || n < min || n > max)
-    throw new UsageError(`--${flag} must be a number in [${min}, ${max}], got '${v}'`);
-  return n;
-}
 
 /** `mask.png` → `mask-2.png` for the second of several expressions; unchanged when there is one. */
 export function numberedPath(path: string, k: number, count: number): string {
@@ -127,8 +82,8 @@ export const segmentCommand: Command = {
       if (texts.length === 0) throw new UsageError('--text is required (give it once per expression)');
       const empty = texts.findIndex((t) => t.trim() === '');
       if (empty >= 0) throw new UsageError(`--text number ${empty + 1} is empty`);
-      const threshold = numberFlag('threshold', o.threshold, 0, 1);
-      const threads = intFlag('threads', o.threads, 1, 1024);
+      const threshold = numberFlag('threshold', o.threshold, { min: 0, max: 1 });
+      const threads = intFlag('threads', o.threads, { min: 1, max: 1024 });
 
       let bytes: Uint8Array;
       try {

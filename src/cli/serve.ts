@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { defaultCheckpointPath } from '../infer/paths.js';
 import { SERVER_DEFAULTS, startServer } from '../server/server.js';
 import type { Command } from './commands.js';
-import { UsageError, intFlag, runCommand } from './segment.js';
+import { UsageError, intFlag, runCommand } from './args.js';
 
 const d = SERVER_DEFAULTS;
 const HELP = `refseg serve [--checkpoint model.safetensors] [--host ${d.host}] [--port ${d.port}]
@@ -61,14 +61,14 @@ export const serveCommand: Command = {
       const opts = {
         checkpoint: o.checkpoint ?? defaultCheckpointPath(),
         host: o.host,
-        port: intFlag('port', o.port, 0, 65535) ?? d.port,
-        maxBodyBytes: intFlag('max-body-bytes', o['max-body-bytes'], 1) ?? d.maxBodyBytes,
-        maxPixels: intFlag('max-pixels', o['max-pixels'], 1) ?? d.maxPixels,
-        maxTextChars: intFlag('max-text-chars', o['max-text-chars'], 1) ?? d.maxTextChars,
-        timeoutMs: intFlag('timeout-ms', o['timeout-ms'], 1) ?? d.timeoutMs,
-        queue: intFlag('queue', o.queue, 0) ?? d.queue,
-        workers: intFlag('workers', o.workers, 1, 256) ?? d.workers,
-        ...(o.threads ? { threads: intFlag('threads', o.threads, 1, 1024)! } : {}),
+        port: intFlag('port', o.port, { min: 0, max: 65535 }) ?? d.port,
+        maxBodyBytes: intFlag('max-body-bytes', o['max-body-bytes'], { min: 1 }) ?? d.maxBodyBytes,
+        maxPixels: intFlag('max-pixels', o['max-pixels'], { min: 1 }) ?? d.maxPixels,
+        maxTextChars: intFlag('max-text-chars', o['max-text-chars'], { min: 1 }) ?? d.maxTextChars,
+        timeoutMs: intFlag('timeout-ms', o['timeout-ms'], { min: 1 }) ?? d.timeoutMs,
+        queue: intFlag('queue', o.queue, { min: 0 }) ?? d.queue,
+        workers: intFlag('workers', o.workers, { min: 1, max: 256 }) ?? d.workers,
+        ...(o.threads ? { threads: intFlag('threads', o.threads, { min: 1, max: 1024 })! } : {}),
         ...(delay ? { testDelayMs: Number(delay) } : {}),
       };
 

@@ -16,7 +16,6 @@ import { readSampleImage, sampleMask, type CorruptBudget, type ReferSample } fro
 import type { DatasetName } from '../data/datasets.js';
 import {
   letterbox,
-  unletterboxProbability,
   binarize,
   type Letterboxed,
   type Normalization,
@@ -25,7 +24,8 @@ import {
 import type { Mask } from '../data/rle.js';
 import type { TextEncoder } from '../data/text.js';
 import { tokenizeWords } from '../data/tokenizer.js';
-import { sigmoidInPlace, type Predictor } from '../infer/predictor.js';
+import { probabilityFromLogits } from '../infer/postprocess.js';
+import type { Predictor } from '../infer/predictor.js';
 import { Progress, type ProgressOptions } from '../util/progress.js';
 import { MetricAccumulator, intersectionUnion, iouOf } from './metrics.js';
 
@@ -152,8 +152,7 @@ export async function evaluate(o: EvaluateOptions): Promise<MetricAccumulator> {
       );
     for (let k = 0; k < n; k++) {
       const { sample, image, gt } = batch[k]!;
-      const prob = sigmoidInPlace(maskLogits.subarray(k * S * S, (k + 1) * S * S));
-      const probability = unletterboxProbability(prob, image, gt.width, gt.height);
+      const probability = probabilityFromLogits(maskLogits.subarray(k * S * S, (k + 1) * S * S), image, gt.width, gt.height);
       const pred = binarize(probability, o.threshold);
       const { intersection, union, target } = intersectionUnion(pred, gt.data);
       acc.add({

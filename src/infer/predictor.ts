@@ -70,9 +70,3 @@ export class Predictor {
     await this.session.dispose();
   }
 }
-
-/** Logistic function, in place. */
-export function sigmoidInPlace(a: Float32Array): Float32Array {
-  for (let i = 0; i < a.length; i++) a[i] = 1 / (1 + Math.exp(-a[i]!));
-  return a;
-}
