@@ -39,13 +39,13 @@ Regenerate (Debian's python3-torch; the pyenv `python3` on PATH has no torch):
 
 import json
 import os
-import struct
 import sys
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from common import rel_err, write_safetensors  # noqa: E402  (scripts/golden/common.py)
 
 DIM, HEADS, MLP_HIDDEN, DEPTH, EPS = 64, 4, 128, 2, 1e-6  # mlp_ratio 2 keeps the fixture small
 B, N = 2, 10
@@ -187,31 +187,6 @@ def run(dtype, state0, batches):
     for n, p in model.named_parameters():
         out["groups." + n] = p.detach().clone()
     return out
-
-
-def rel_err(a, b):
-    """max|a - b| / max|b|, the measure the TypeScript test uses."""
-    a, b = a.double(), b.double()
-    return float((a - b).abs().max() / max(float(b.abs().max()), 1e-30))
-
-
-def write_safetensors(path, tensors, metadata):
-    """safetensors by hand: u64 LE header size, JSON header (padded with spaces to 8 bytes), data."""
-    header, blobs, offset = {"__metadata__": metadata}, [], 0
-    for name, t in tensors.items():
-        a = np.ascontiguousarray(t.detach().cpu().numpy().astype("<f4"))
-        blob = a.tobytes()
-        header[name] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [offset, offset + len(blob)]}
-        blobs.append(blob)
-        offset += len(blob)
-    h = json.dumps(header, separators=(",", ":")).encode()
-    h += b" " * (-len(h) % 8)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for blob in blobs:
-            f.write(blob)
 
 
 def main():

@@ -31,11 +31,12 @@ Regenerate (Debian's python3-torch; the pyenv `python3` on PATH has no torch):
 import json
 import math
 import os
-import struct
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from common import rel_err, write_safetensors  # noqa: E402  (scripts/golden/common.py)
 
 LN_EPS = 1e-6
 B = 2
@@ -297,31 +298,6 @@ def run(c, params32, inputs32, drop32, dtype):
     out = {"out.mask_logits": ml.detach(), "out.patch_logits": pl.detach(), "loss": loss.detach()}
     out.update({"grad." + n: g for n, g in zip(names, grads)})
     return out
-
-
-def rel_err(a, b):
-    """max|a - b| / max|b|, the measure the TypeScript test uses."""
-    a, b = a.double(), b.double()
-    return float((a - b).abs().max() / max(float(b.abs().max()), 1e-30))
-
-
-def write_safetensors(path, tensors, metadata):
-    """safetensors by hand: u64 LE header size, JSON header (padded with spaces to 8 bytes), data."""
-    header, blobs, offset = {"__metadata__": metadata}, [], 0
-    for name, t in tensors.items():
-        a = np.ascontiguousarray(t.detach().cpu().numpy().astype("<f4"))
-        blob = a.tobytes()
-        header[name] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [offset, offset + len(blob)]}
-        blobs.append(blob)
-        offset += len(blob)
-    h = json.dumps(header, separators=(",", ":")).encode()
-    h += b" " * (-len(h) % 8)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for blob in blobs:
-            f.write(blob)
 
 
 def main():
