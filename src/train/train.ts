@@ -129,15 +129,23 @@ function buildStep(def: AnyModelDef, config: unknown, o: TrainOptions) {
   });
 }
 
-/** Decoded images of a run, kept in memory (synthetic sets are small; real sets re-read). */
+/**
+ * Decoded images of a run, kept in memory up to a byte budget (a synthetic set fits; a real one
+ * caches what fits and re-reads the rest).
+ */
 class ImageCache {
   private readonly map = new Map<string, Promise<Awaited<ReturnType<typeof readSampleImage>>>>();
-  constructor(private readonly limit: number) {}
+  private bytes = 0;
+  constructor(private readonly budgetBytes: number) {}
   get(s: ReferSample) {
     let p = this.map.get(s.file);
     if (!p) {
       p = readSampleImage(s);
-      if (this.map.size < this.limit) this.map.set(s.file, p);
+      const size = s.width * s.height * 3; // RGB bytes, from instances.json
+      if (this.bytes + size <= this.budgetBytes) {
+        this.map.set(s.file, p);
+        this.bytes += size;
+      }
     }
     return p;
   }
@@ -321,7 +329,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
 
   const sampler = new BatchSampler(samples.length, { seed: o.seed, batchSize: o.batch }, st.sampler);
   const schedule: Schedule = { kind: o.schedule, baseLr: o.lr, totalSteps: o.steps, warmupSteps: Math.round(o.warmup * o.steps), power: 0.9 };
-  const cache = new ImageCache(20000);
+  const cache = new ImageCache(1.5 * 2 ** 30);
   const logPath = join(o.out, 'log.jsonl');
   const bar = o.quiet ? null : new Progress('train', o.steps, { unit: 'steps', initial: st.step });
   const t0 = performance.now() - st.elapsedS * 1000;
