@@ -21,7 +21,7 @@ export function normalSource(uniform: () => number): () => number {
   };
 }
 
-export function initTensor(init: Init, size: number, normal: () => number): Float32Array {
+export function initTensor(init: Init, size: number, normal: () => number, uniform: () => number): Float32Array {
   const out = new Float32Array(size);
   switch (init.kind) {
     case 'zeros':
@@ -33,6 +33,9 @@ export function initTensor(init: Init, size: number, normal: () => number): Floa
       return Float32Array.from(init.data);
     case 'normal':
       for (let i = 0; i < size; i++) out[i] = normal() * init.std;
+      return out;
+    case 'uniform':
+      for (let i = 0; i < size; i++) out[i] = (2 * uniform() - 1) * init.bound;
       return out;
     case 'trunc_normal':
       for (let i = 0; i < size; i++) {
@@ -49,6 +52,6 @@ export function initTensor(init: Init, size: number, normal: () => number): Floa
 export function initParams(specs: Iterable<ParamSpec>, uniform: () => number): Map<string, Float32Array> {
   const normal = normalSource(uniform);
   const out = new Map<string, Float32Array>();
-  for (const s of specs) out.set(s.name, initTensor(s.init, s.shape.reduce((a, b) => a * b, 1), normal));
+  for (const s of specs) out.set(s.name, initTensor(s.init, s.shape.reduce((a, b) => a * b, 1), normal, uniform));
   return out;
 }

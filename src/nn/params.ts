@@ -7,6 +7,7 @@ import type { Graph, Tensor } from '../graph/graph.js';
 export type Init =
   | { kind: 'trunc_normal'; std: number } // timm: trunc_normal_(std) cut at ±2 (absolute)
   | { kind: 'normal'; std: number }
+  | { kind: 'uniform'; bound: number } // U(−bound, bound)
   | { kind: 'zeros' }
   | { kind: 'ones' }
   | { kind: 'fixed'; data: Float32Array }; // a constant-initialized parameter (e.g. BN running stats)
@@ -24,6 +25,8 @@ export interface ParamSpec {
 }
 
 export const TRUNC_NORMAL_02: Init = { kind: 'trunc_normal', std: 0.02 };
+/** torch.nn.Linear's default weight init (kaiming_uniform_ with a = √5): U(±1/√fan_in). */
+export const torchLinearInit = (fanIn: number): Init => ({ kind: 'uniform', bound: 1 / Math.sqrt(fanIn) });
 
 export class Registry {
   readonly specs = new Map<string, ParamSpec>();

@@ -47,8 +47,9 @@ for (const { variant, share } of VARIANTS) {
       assert.deepEqual(sym.patch_logits!.shape, [2, 16]);
       assert.ok((sym.mask_logits!.data as Float32Array).every(Number.isFinite));
       const stat = await runOnnx(inferenceModel(c, 2, params), x);
+      const symLogits = sym.mask_logits!.data as Float32Array;
       assert.ok(
-        maxAbsDiff(stat.mask_logits!.data as Float32Array, sym.mask_logits!.data as Float32Array) <= 1e-6,
+        maxAbsDiff(stat.mask_logits!.data as Float32Array, symLogits) <= 1e-6 * Math.max(1, maxAbs(symLogits)),
       );
       for (const b of [0, 1]) {
         const one = await runOnnx(inferenceModel(c, 'B', params), {
@@ -241,7 +242,7 @@ test('trains: the one-graph step (loss Eq. 12, drop path fed) overfits one batch
     for (const k of ['attn', 'mlp'])
       data[`dp.${b}.${k}`] = { dtype: 'float32', shape: [B, 1, 1], data: Float32Array.of(1, 1) };
   const losses: number[] = [];
-  for (let i = 0; i < 40; i++) {
+  for (let i = 0; i < 80; i++) {
     const r = await runner.step(data, 1e-2);
     assert.ok(r.finite);
     losses.push(r.loss);

@@ -12,7 +12,7 @@ import { patchLabels } from '../../data/labels.js';
 import type { Tensor } from '../../graph/graph.js';
 import * as op from '../../graph/ops.js';
 import { bceWithLogits, block, layerNorm, linear, paddingKeyMask } from '../../nn/layers.js';
-import { type Scope, TRUNC_NORMAL_02 } from '../../nn/params.js';
+import { type Scope, TRUNC_NORMAL_02, torchLinearInit } from '../../nn/params.js';
 import type { ForwardResult, ModelDef, ModelInputs, PaperNumber, PartDef, TrainInputs } from '../model.js';
 import { reuseScope } from '../scope.js';
 import { type RestrConfig, decoderBlocks, gridSize, numPatches, validateRestrConfig } from './config.js';
@@ -91,7 +91,10 @@ function visionEncoder(s: Scope, c: RestrConfig, image: Tensor, drop: DropScales
 /** Sec. 3.1 language encoder: embed lookup + fixed sinusoidal PE → blocks (pads masked) → norm. */
 function languageEncoder(s: Scope, c: RestrConfig, words: Tensor, keyMask: Tensor, drop: DropScales): Tensor {
   const { vocabSize, wordDim, maxWords } = c.language;
-  const table = s.sub('embed').param('weight', [vocabSize, wordDim], TRUNC_NORMAL_02);
+  // torch.nn.Embedding's default N(0, 1), as the authors' code when no GloVe is given: with timm's
+  // N(0, 0.02) the word identity starts 50× below the unit-scale sinusoidal encoding it is added to,
+  // and a model trained from scratch (restr-tiny) ignores the sentence for thousands of steps.
+  const table = s.sub('embed').param('weight', [vocabSize, wordDim], { kind: 'normal', std: 1 });
   const pe = op.tensorConst(
     s.graph,
     sinusoidalEncoding(maxWords, wordDim),
@@ -172,6 +175,9 @@ function fromFeatures(
  * Sec. 3.3 coarse-to-fine decoder: x = [v, v' ⊙ yp] as a [B, 2D, G, G] map (Eq. 10), then K = log2 P
  * blocks of ×2 bilinear upsampling (align_corners) → linear C → C/2 without bias → LeakyReLU(0.01),
  * then `head` C → 1. The per-pixel linear maps are W [C/2, C] · X [B, C, H·W] (a 1×1 convolution).
+ * The decoder is no timm module: its weights start as torch.nn.Linear's do (U(±1/√C)), as in the
+ * authors' code. With timm's N(0, 0.02) five bias-free layers shrink the signal ~10⁶-fold and the
+ * mask head starts (and, measured on restr-tiny, stays) blind to its input.
  */
 function decoder(s: Scope, c: RestrConfig, v: Tensor, vPrime: Tensor, yp: Tensor): Tensor {
   const G = gridSize(c);
@@ -186,12 +192,12 @@ function decoder(s: Scope, c: RestrConfig, v: Tensor, vPrime: Tensor, yp: Tensor
       .sub('blocks')
       .sub(k)
       .sub('proj')
-      .param('weight', [ch / 2, ch], TRUNC_NORMAL_02);
+      .param('weight', [ch / 2, ch], torchLinearInit(ch));
     const y = op.matmul(w, op.reshape(x, [0, ch, side * side])); // [B, C/2, H·W]
     ch /= 2;
     x = op.leakyRelu(op.reshape(y, [0, ch, side, side]), 0.01); // [B, C/2, H, W]
   }
-  const head = s.sub('head').param('weight', [1, ch], TRUNC_NORMAL_02);
+  const head = s.sub('head').param('weight', [1, ch], torchLinearInit(ch));
   return op.reshape(op.matmul(head, op.reshape(x, [0, ch, side * side])), [0, 1, side, side]); // [B, 1, H·W] → [B, 1, S, S]
 }
 
