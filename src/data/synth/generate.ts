@@ -57,7 +57,7 @@ export const FLAVOR_SPECS: Record<Flavor, FlavorSpec> = {
     grammar: 'location',
     compose: {
       minObjects: 3,
-      maxObjects: 7,
+      maxObjects: 5,
       shareShape: 0.3,
       shareColor: 0.3,
       shareBoth: 0.25,
@@ -74,7 +74,7 @@ export const FLAVOR_SPECS: Record<Flavor, FlavorSpec> = {
     grammar: 'appearance',
     compose: {
       minObjects: 3,
-      maxObjects: 6,
+      maxObjects: 5,
       shareShape: 0.33,
       shareColor: 0.33,
       shareBoth: 0.2,
@@ -90,7 +90,7 @@ export const FLAVOR_SPECS: Record<Flavor, FlavorSpec> = {
     grammar: 'relation',
     compose: {
       minObjects: 3,
-      maxObjects: 6,
+      maxObjects: 5,
       shareShape: 0.3,
       shareColor: 0.3,
       shareBoth: 0.2,

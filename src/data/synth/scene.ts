@@ -40,7 +40,7 @@ export const COLOR_NAMES = Object.keys(COLORS) as ColorName[];
 export const SIZES = ['small', 'medium', 'large'] as const;
 export type SizeName = (typeof SIZES)[number];
 /** Equivalent radius (√(area/π)) as a fraction of the image side; 1.5× apart so classes never overlap. */
-const SIZE_RADIUS: Record<SizeName, number> = { small: 0.048, medium: 0.072, large: 0.106 };
+const SIZE_RADIUS: Record<SizeName, number> = { small: 0.08, medium: 0.115, large: 0.165 };
 const SIZE_JITTER = 0.07;
 
 export const PATTERNS = ['plain', 'striped', 'dotted'] as const;
