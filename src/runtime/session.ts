@@ -23,6 +23,13 @@ export interface SessionOptions {
   optimization?: 'disabled' | 'basic' | 'extended' | 'all';
   /** Write the optimized graph here (debugging). */
   optimizedModelPath?: string;
+  /**
+   * ORT's memory pattern (default on): plans one arena block for all intermediates of a run. A
+   * training step keeps every activation alive for the backward pass, so the planned block is
+   * the whole peak at once; off, ORT allocates per tensor and frees early. Measured on the
+   * ViT-B/16 training step (bench engine): about 1.1 GB less peak memory, same speed.
+   */
+  memPattern?: boolean;
 }
 
 const ORT_DTYPE: Record<DType, ort.Tensor.Type> = {
@@ -64,6 +71,7 @@ export class Session {
     const opts: ort.InferenceSession.SessionOptions = {
       executionProviders: [device],
       graphOptimizationLevel: o.optimization ?? 'all',
+      ...(o.memPattern === false ? { enableMemPattern: false } : {}),
       ...(o.threads ? { intraOpNumThreads: o.threads, interOpNumThreads: 1 } : {}),
       ...(o.optimizedModelPath ? { optimizedModelFilePath: o.optimizedModelPath } : {}),
     };

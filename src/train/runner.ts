@@ -60,7 +60,7 @@ export class StepRunner {
   }
 
   static async create(graph: TrainStepGraph, values: ReadonlyMap<string, Float32Array>, o: SessionOptions = {}): Promise<StepRunner> {
-    const r = new StepRunner(graph, await Session.create(graph.model, o));
+    const r = new StepRunner(graph, await Session.create(graph.model, { memPattern: false, ...o }));
     r.setState({ t: 0, params: new Map(values), m: new Map(), v: new Map(), buffers: new Map(values) });
     return r;
   }
