@@ -1,11 +1,15 @@
 // `refseg data <subcommand>`: dataset tools. `synth` writes the built-in synthetic referring
-// benchmark (spec/data.md §4) in the refer layout; more subcommands register in SUBCOMMANDS.
+// benchmark (spec/data.md §4) in the refer layout; `check` validates a dataset of any layout
+// (src/data/check.ts) and `stats` describes it (src/data/stats.ts); more subcommands register in
+// SUBCOMMANDS.
 //
 // Usage mistakes (unknown subcommand or flag, bad value) exit 2 with a message naming what was
 // wrong; failures while running exit 1.
 
+import { mkdir } from 'node:fs/promises';
+import * as path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { UsageError } from './args.js';
+import { UsageError, required } from './args.js';
 import type { Command } from './commands.js';
 import {
   FLAVORS,
@@ -15,6 +19,11 @@ import {
   isFlavor,
   writeSynthDataset,
 } from '../data/synth/generate.js';
+import { DATASET_NAMES, isDatasetName } from '../data/datasets.js';
+import { checkDataset } from '../data/check.js';
+import { datasetStats, statsCharts, statsMarkdown } from '../data/stats.js';
+import type { DatasetLocation } from '../data/splits.js';
+import { writeFileAtomic } from '../io/atomic.js';
 import { Progress } from '../util/progress.js';
 
 /** A usage mistake: reported with the command's name and a pointer to --help, exit code 2. */
@@ -149,8 +158,167 @@ async function synth(argv: string[]): Promise<number> {
   return 0;
 }
 
+// ---------- check and stats ----------
+
+/** --data, --dataset and --split-by, shared by check and stats. */
+const DATASET_FLAGS = {
+  data: { type: 'string' },
+  dataset: { type: 'string' },
+  'split-by': { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+const DATASET_HELP = `  --data DIR      dataset root: DIR/<dataset>/instances.json + refs(<splitBy>).json|.p (refer
+                  layout), or DIR/referit/{images,mask}/ + referit_query_<split>.json (referit)
+  --dataset NAME  ${DATASET_NAMES.join(' | ')}
+  --split-by S    refs(<S>) file (default: the dataset's; ReferIt has none)
+  --json          print JSON instead of text`;
+
+function datasetFlags(values: Record<string, string | boolean | undefined>): DatasetLocation {
+  const root = required('data', values.data as string | undefined, 'the dataset root');
+  const dataset = required('dataset', values.dataset as string | undefined, DATASET_NAMES.join(', '));
+  if (!isDatasetName(dataset))
+    throw new UsageError(`--dataset '${dataset}' is not one of ${DATASET_NAMES.join(', ')}`);
+  const splitBy = values['split-by'] as string | undefined;
+  return { root, dataset, ...(splitBy ? { splitBy } : {}) };
+}
+
+/** Progress bars for a job of several long loops: a new phase finishes the previous bar. */
+function phasedProgress(unit: string) {
+  let current: { phase: string; bar: Progress } | undefined;
+  return {
+    update(phase: string, done: number, total: number): void {
+      if (current?.phase !== phase) {
+        current?.bar.finish();
+        current = { phase, bar: new Progress(phase, total, { unit }) };
+      }
+      current.bar.update(done);
+    },
+    finish: () => current?.bar.finish(),
+    stop: () => current?.bar.stop(),
+  };
+}
+
+const CHECK_USAGE = `Usage: refseg data check --data DIR --dataset NAME [options]
+
+Validate every split of a dataset and list every problem found: split files that do not parse,
+records pointing to missing annotations or images, file names leaving the dataset root, masks
+that do not decode (RLE, polygons, ReferIt .mat), missing image files. Prints the counts per split
+and the problems with the files they concern; exit code 1 when there are problems, 0 otherwise.
+
+Options:
+${DATASET_HELP}
+  --decode-images also decode every image and compare its size with its mask's (slow)
+  -h, --help      show this help`;
+
+/** How many problems the text output lists (JSON has them all). */
+const LISTED_PROBLEMS = 50;
+
+async function check(argv: string[]): Promise<number> {
+  const values = parseFlags(argv, { ...DATASET_FLAGS, 'decode-images': { type: 'boolean' } });
+  if (values.help) {
+    console.log(CHECK_USAGE);
+    return 0;
+  }
+  const where = datasetFlags(values);
+  const progress = phasedProgress('items');
+  let report;
+  try {
+    report = await checkDataset({
+      ...where,
+      decodeImages: values['decode-images'] === true,
+      onProgress: progress.update,
+    });
+  } catch (e) {
+    progress.stop();
+    throw e;
+  }
+  progress.finish();
+  const ok = report.problems.length === 0;
+  if (values.json) {
+    console.log(JSON.stringify({ ok, ...report }, null, 1));
+    return ok ? 0 : 1;
+  }
+  const lines = [
+    `${report.dataset}${report.splitBy ? ` (splitBy ${report.splitBy})` : ''} at ${report.root}` +
+      (report.sources.length
+        ? `: splits from ${report.sources.map((f) => path.basename(f)).join(', ')}`
+        : ''),
+  ];
+  if (report.splits.length > 0) {
+    const w = Math.max(5, ...report.splits.map((s) => s.split.length));
+    const cols = ['declared', 'expressions', 'refs', 'images', 'skipped'] as const;
+    lines.push(`${'split'.padEnd(w)} ${cols.map((c) => c.padStart(11)).join(' ')}`);
+    for (const s of report.splits)
+      lines.push(`${s.split.padEnd(w)} ${cols.map((c) => String(s[c]).padStart(11)).join(' ')}`);
+  }
+  if (ok) lines.push('OK: no problems found');
+  else {
+    lines.push(`${report.problems.length} problem${report.problems.length === 1 ? '' : 's'}:`);
+    for (const p of report.problems.slice(0, LISTED_PROBLEMS))
+      lines.push(`  ${p.split ? `[${p.split}] ` : ''}${p.where}: ${p.problem}`);
+    if (report.problems.length > LISTED_PROBLEMS)
+      lines.push(`  … and ${report.problems.length - LISTED_PROBLEMS} more (--json lists them all)`);
+  }
+  console.log(lines.join('\n'));
+  return ok ? 0 : 1;
+}
+
+const STATS_USAGE = `Usage: refseg data stats --data DIR --dataset NAME [options]
+
+Describe every split of a dataset: expressions, refs, images; expression length in words (as
+evaluation counts them) and target size (mask area / image area), as histograms and in the
+evaluation's breakdown buckets. Prints the Markdown summary (or JSON).
+
+Options:
+${DATASET_HELP}
+  --out DIR       also write DIR/stats.md, DIR/stats.json and the bar charts DIR/splits.png,
+                  DIR/lengths.png, DIR/areas.png (DIR is created if missing)
+  -h, --help      show this help`;
+
+async function stats(argv: string[]): Promise<number> {
+  const values = parseFlags(argv, { ...DATASET_FLAGS, out: { type: 'string' } });
+  if (values.help) {
+    console.log(STATS_USAGE);
+    return 0;
+  }
+  const where = datasetFlags(values);
+  const out = values.out as string | undefined;
+  if (out === '') throw new UsageError('--out needs a folder');
+  const progress = phasedProgress('items');
+  let s;
+  try {
+    s = await datasetStats({ ...where, onProgress: progress.update });
+  } catch (e) {
+    progress.stop();
+    throw e;
+  }
+  progress.finish();
+  const json = JSON.stringify(s, null, 1) + '\n';
+  if (out) {
+    await mkdir(out, { recursive: true });
+    const charts = await statsCharts(s);
+    for (const c of charts) await writeFileAtomic(path.join(out, c.name), c.png);
+    await writeFileAtomic(path.join(out, 'stats.json'), Buffer.from(json));
+    const md = statsMarkdown(
+      s,
+      charts.map((c) => c.name),
+    );
+    await writeFileAtomic(path.join(out, 'stats.md'), Buffer.from(md));
+    console.error(`wrote stats.md, stats.json, ${charts.map((c) => c.name).join(', ')} to ${out}`);
+  }
+  console.log(values.json ? json.trimEnd() : statsMarkdown(s).trimEnd());
+  return 0;
+}
+
 const SUBCOMMANDS: Record<string, Subcommand> = {
   synth: { summary: 'write the synthetic referring benchmark (refer layout)', run: synth },
+  check: { summary: 'validate a dataset: files, records, masks, images; exit 1 on problems', run: check },
+  stats: {
+    summary: 'per-split counts, expression length and target size histograms (PNG, Markdown, JSON)',
+    run: stats,
+  },
 };
 
 function usage(): string {
@@ -160,7 +328,7 @@ function usage(): string {
 }
 
 export const dataCommand: Command = {
-  summary: 'dataset tools (synth: generate the synthetic referring benchmark)',
+  summary: 'dataset tools (synth: generate the synthetic benchmark; check, stats: validate, describe)',
   async run(argv: string[]): Promise<number> {
     const [name, ...rest] = argv;
     if (name === '--help' || name === '-h' || name === 'help') {

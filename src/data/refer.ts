@@ -1,5 +1,6 @@
 // Loader for the `refer` layout (spec/data.md §1): instances.json + refs(<splitBy>).json|.p, one
-// sample per sentence, with the dataset-loading rules of reliability.md.
+// sample per sentence, with the dataset-loading rules of reliability.md. `loadRefer` hands datasets
+// of the ReferIt layout (data.md §2) to src/data/referit.ts, which yields the same samples.
 //
 // - The refs file is read by a pluggable reader chosen by extension: JSON (what the project and the
 //   synthetic generator write) is preferred when both exist; `.p` goes through src/io/pickle.ts with
@@ -132,6 +133,8 @@ export interface ReferOptions {
   maxCorruptFraction?: number;
   /** Run the image pre-pass (default true). */
   checkImages?: boolean;
+  /** Progress of the slow part of a load, for a progress bar (ReferIt: one .mat mask per object). */
+  onProgress?: (done: number, total: number) => void;
 }
 
 export interface ReferDataset {
@@ -243,7 +246,7 @@ export async function readSampleImage(s: ReferSample, o: { maxPixels?: number } 
   if (img.width !== s.width || img.height !== s.height) {
     throw new Error(
       `${s.file}: decoded image is ${img.width}×${img.height} (EXIF orientation ${img.orientation}) but ` +
-        `instances.json gives ${s.width}×${s.height}`,
+        `its annotation gives ${s.width}×${s.height}`,
     );
   }
   return img;
@@ -258,10 +261,35 @@ async function findRefsFile(dir: string, splitBy: string): Promise<{ file: strin
   throw new Error(`no refs file for splitBy ${splitBy}: neither ${base} nor ${p} exists`);
 }
 
-/** Loads one split of a refer-layout dataset. */
+const splitOf = (ref: Obj): string => (typeof ref.split === 'string' ? ref.split : '?');
+const sentenceCount = (ref: Obj): number => (Array.isArray(ref.sentences) ? ref.sentences.length : 1);
+
+/** Sentences per split of a list of ref records. */
+export function countSplits(refs: readonly unknown[]): Record<string, number> {
+  const splits: Record<string, number> = {};
+  for (const ref of refs)
+    if (isObj(ref)) splits[splitOf(ref)] = (splits[splitOf(ref)] ?? 0) + sentenceCount(ref);
+  return splits;
+}
+
+/** The refs file of a refer-layout dataset (refs(<splitBy>).json, else .p) read into its list of refs. */
+export async function readRefs(
+  o: Pick<ReferOptions, 'root' | 'dataset' | 'splitBy' | 'readers'>,
+): Promise<{ refsFile: string; splitBy: string; refs: unknown[] }> {
+  const splitBy = o.splitBy ?? datasetInfo(o.dataset).defaultSplitBy;
+  const annDir = resolveUnder(path.resolve(o.root), o.dataset, 'dataset');
+  const { file: refsFile, kind } = await findRefsFile(annDir, splitBy);
+  const reader = o.readers?.[kind] ?? REFS_READERS[kind];
+  const refs = await reader(await readFile(refsFile), refsFile);
+  if (!Array.isArray(refs)) throw new Error(`${refsFile}: expected a list of refs`);
+  return { refsFile, splitBy, refs };
+}
+
+/** Loads one split of a refer-layout dataset (or of a ReferIt-layout one, through referit.ts). */
 export async function loadRefer(o: ReferOptions): Promise<ReferDataset> {
   const info = datasetInfo(o.dataset);
-  const splitBy = o.splitBy ?? info.defaultSplitBy;
+  // Imported on use: referit.ts builds on this module's helpers.
+  if (info.layout === 'referit') return (await import('./referit.js')).loadReferit(o);
   const root = path.resolve(o.root);
   const annDir = resolveUnder(root, o.dataset, 'dataset');
 
@@ -289,25 +317,17 @@ export async function loadRefer(o: ReferOptions): Promise<ReferDataset> {
       : undefined;
   const imageDir = resolveUnder(root, o.imageDir ?? infoRoot ?? info.imageDir, 'image folder');
 
-  const { file: refsFile, kind } = await findRefsFile(annDir, splitBy);
-  const reader = o.readers?.[kind] ?? REFS_READERS[kind];
+  const { refsFile, splitBy, refs } = await readRefs(o);
   const refsName = path.basename(refsFile);
-  const refs = await reader(await readFile(refsFile), refsFile);
-  if (!Array.isArray(refs)) throw new Error(`${refsFile}: expected a list of refs`);
 
   // Splits present, and the selected split's records (the budget is relative to its size).
-  const splits: Record<string, number> = {};
+  const splits = countSplits(refs);
   const selected: { ref: Obj; index: number }[] = [];
   let total = 0;
   refs.forEach((ref, index) => {
-    if (!isObj(ref)) return;
-    const split = typeof ref.split === 'string' ? ref.split : '?';
-    const n = Array.isArray(ref.sentences) ? ref.sentences.length : 1;
-    splits[split] = (splits[split] ?? 0) + n;
-    if (split === o.split) {
-      selected.push({ ref, index });
-      total += n;
-    }
+    if (!isObj(ref) || splitOf(ref) !== o.split) return;
+    selected.push({ ref, index });
+    total += sentenceCount(ref);
   });
   if (selected.length === 0) {
     throw new Error(

@@ -87,3 +87,64 @@ export function lineChartSvg(series: readonly Series[], o: ChartOptions): string
 export async function lineChartPng(series: readonly Series[], o: ChartOptions): Promise<Buffer> {
   return sharp(Buffer.from(lineChartSvg(series, o))).png().toBuffer();
 }
+
+// ---------- bar charts (histograms, per-split counts) ----------
+
+export interface BarSeries {
+  name: string;
+  /** One value per category. */
+  values: readonly number[];
+  color?: string;
+}
+
+/**
+ * Grouped bars: one group per category, one bar per series (with a legend when there are several).
+ * The y axis starts at 0; `logY` is ignored.
+ */
+export function barChartSvg(categories: readonly string[], series: readonly BarSeries[], o: ChartOptions): string {
+  const W = o.width ?? 720;
+  const H = o.height ?? 420;
+  const m = { l: 70, r: 20, t: 40, b: 50 };
+  const font = 'font-family="DejaVu Sans, sans-serif"';
+  const values = series.flatMap((s) => s.values).filter((v) => Number.isFinite(v));
+  const top = (Math.max(0, ...values) || 1) * 1.08; // headroom above the tallest bar
+  const ticks = niceTicks(0, top);
+  const y1 = Math.max(ticks[ticks.length - 1]!, top);
+  const py = (v: number) => H - m.b - (v / y1) * (H - m.t - m.b);
+  const band = (W - m.l - m.r) / Math.max(1, categories.length);
+  const barW = (band * 0.8) / Math.max(1, series.length);
+  const parts: string[] = [];
+  parts.push(`<rect width="${W}" height="${H}" fill="white"/>`);
+  parts.push(`<text x="${W / 2}" y="24" text-anchor="middle" ${font} font-size="16">${esc(o.title)}</text>`);
+  for (const t of ticks) {
+    const y = py(t);
+    parts.push(`<line x1="${m.l}" y1="${y}" x2="${W - m.r}" y2="${y}" stroke="#eee"/>`);
+    parts.push(`<text x="${m.l - 6}" y="${y + 4}" text-anchor="end" ${font} font-size="11">${fmt(t)}</text>`);
+  }
+  series.forEach((s, i) => {
+    const color = s.color ?? PALETTE[i % PALETTE.length]!;
+    categories.forEach((_, k) => {
+      const v = s.values[k] ?? 0;
+      if (!(Number.isFinite(v) && v > 0)) return;
+      const x = m.l + k * band + band * 0.1 + i * barW;
+      parts.push(`<rect x="${x.toFixed(1)}" y="${py(v).toFixed(1)}" width="${barW.toFixed(1)}" height="${(H - m.b - py(v)).toFixed(1)}" fill="${color}"/>`);
+    });
+    if (series.length > 1) {
+      const ly = m.t + 14 + i * 16;
+      parts.push(`<rect x="${W - m.r - 150}" y="${ly - 9}" width="20" height="10" fill="${color}"/>`);
+      parts.push(`<text x="${W - m.r - 125}" y="${ly}" ${font} font-size="12">${esc(s.name)}</text>`);
+    }
+  });
+  const fontSize = band < 24 ? 9 : 11;
+  categories.forEach((c, k) => {
+    parts.push(`<text x="${(m.l + (k + 0.5) * band).toFixed(1)}" y="${H - m.b + 16}" text-anchor="middle" ${font} font-size="${fontSize}">${esc(c)}</text>`);
+  });
+  parts.push(`<rect x="${m.l}" y="${m.t}" width="${W - m.l - m.r}" height="${H - m.t - m.b}" fill="none" stroke="#444"/>`);
+  parts.push(`<text x="${(m.l + W - m.r) / 2}" y="${H - 12}" text-anchor="middle" ${font} font-size="13">${esc(o.xLabel)}</text>`);
+  parts.push(`<text transform="translate(18,${(m.t + H - m.b) / 2}) rotate(-90)" text-anchor="middle" ${font} font-size="13">${esc(o.yLabel)}</text>`);
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}">${parts.join('')}</svg>`;
+}
+
+export async function barChartPng(categories: readonly string[], series: readonly BarSeries[], o: ChartOptions): Promise<Buffer> {
+  return sharp(Buffer.from(barChartSvg(categories, series, o))).png().toBuffer();
+}

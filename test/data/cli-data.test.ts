@@ -1,32 +1,17 @@
 // `refseg data` (src/cli/data.ts): subcommand dispatch, flag errors that name the flag, help,
 // and a small `synth` run whose summary and progress lines reach the user.
 
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { dataCommand } from '../../src/cli/data.js';
-
-/** Run `refseg data ...argv` in-process; capture console output and raw stderr writes. */
-async function run(t: TestContext, ...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  t.mock.method(console, 'log', (...a: unknown[]) => out.push(a.join(' ')));
-  t.mock.method(console, 'error', (...a: unknown[]) => err.push(a.join(' ')));
-  t.mock.method(process.stderr, 'write', (s: string | Uint8Array) => (err.push(String(s)), true));
-  try {
-    const code = await dataCommand.run(argv);
-    return { code, out: out.join('\n'), err: err.join('\n') };
-  } finally {
-    t.mock.restoreAll();
-  }
-}
+import { runDataCli as run } from './run-data-cli.js';
 
 test('unknown or missing subcommand: exit 2 and the known ones listed', async (t) => {
   const r = await run(t, 'sinth');
   assert.equal(r.code, 2);
-  assert.match(r.err, /unknown subcommand 'sinth' \(known: synth\)/);
+  assert.match(r.err, /unknown subcommand 'sinth' \(known: synth, check, stats\)/);
   const m = await run(t);
   assert.equal(m.code, 2);
   assert.match(m.err, /missing subcommand[\s\S]*synth/);

@@ -236,7 +236,7 @@ test('RLE whose size differs from the image is corrupt; decoded image size must 
   assert.match(ds.budget.skipped[0]!.reason, /RLE size \[8, 13\] differs from the image's \[8, 12\]/);
   await assert.rejects(
     readSampleImage(ds.samples[0]!),
-    /COCO_train2014_3\.png: decoded image is 12×8 .* instances\.json gives 13×8/,
+    /COCO_train2014_3\.png: decoded image is 12×8 .* its annotation gives 13×8/,
   );
 });
 
