@@ -1,6 +1,7 @@
 // Model commands (model-agnostic, any registered ModelDef): `init` writes a randomly initialized
-// checkpoint, `inspect` reports parameters and MACs per part beside the paper's numbers, `export`
-// writes the ONNX inference graph (optionally split into image and text parts).
+// checkpoint (for ReSTR optionally with a pretrained ViT, GloVe vectors and a dataset's vocabulary:
+// src/models/restr/pretrained.ts), `inspect` reports parameters and MACs per part beside the paper's
+// numbers, `export` writes the ONNX inference graph (optionally split into image and text parts).
 
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -12,6 +13,11 @@ import { formatInspect, inspectModel } from '../models/inspect.js';
 import type { AnyModelDef } from '../models/model.js';
 import { applyOverrides, setPath } from '../models/overrides.js';
 import { presetNames, resolveConfig } from '../models/registry.js';
+import { DATASET_NAMES, type DatasetName, isDatasetName } from '../data/datasets.js';
+import { loadRefer } from '../data/refer.js';
+import { Vocabulary } from '../data/tokenizer.js';
+import type { RestrConfig } from '../models/restr/config.js';
+import { initRestrPretrained } from '../models/restr/pretrained.js';
 import { UsageError, intFlag, runCommand } from './args.js';
 import type { Command } from './commands.js';
 
@@ -34,16 +40,32 @@ function configFrom(
   return { ...r, label: spec };
 }
 
-
 const INIT_HELP = `refseg init --config <preset|file.json> [--set key=value ...] [--vocab-size N | --vocab vocab.json]
             --seed N --out model.safetensors [--float16]
+refseg init --config restr-b16 --vit VIT [--glove GLOVE.txt] --data DIR --dataset NAME [--split S]
+            [--split-by S] --seed N --out model.safetensors
 
 Writes a randomly initialized checkpoint (timm init: trunc normal 0.02 weights, zero biases, unit
 LayerNorm scales). --vocab stores the vocabulary in the checkpoint and sets the vocabulary size
-from it; --vocab-size sets the size alone.`;
+from it; --vocab-size sets the size alone.
+
+Ready-to-train ReSTR checkpoints (docs/datasets.md says where the files come from):
+  --data DIR --dataset NAME  build the vocabulary from the dataset's training split (as 'refseg train'
+                             does), store it and set language.vocabSize from it; --split S names that
+                             split (default train, as train's --split), --split-by S the refs file
+                             variant (default: the dataset's)
+  --vit FILE                 vision encoder from a timm ViT: safetensors (Hugging Face hub), torch
+                             .pth/.bin, or Google's .npz (augreg); the class token is dropped and
+                             pos_embed resampled bicubically to the config's grid. Patch size, width,
+                             depth and MLP width must match the config (vision.heads cannot be
+                             checked: 12 for ViT-B)
+  --glove FILE               word-embedding rows of the vocabulary's words from a GloVe text file
+                             (.txt or .txt.gz) of language.wordDim dimensions; needs a vocabulary
+                             (--data/--dataset or --vocab); prints the coverage
+Then: refseg train --init model.safetensors --config restr-b16 --data DIR --dataset NAME ...`;
 
 const init: Command = {
-  summary: 'write a randomly initialized model checkpoint',
+  summary: 'write a new model checkpoint (random init; for ReSTR optionally a pretrained ViT and GloVe)',
   run: (argv) =>
     runCommand(INIT_HELP, argv, async () => {
       const { values: o } = parseArgs({
@@ -56,6 +78,12 @@ const init: Command = {
           seed: { type: 'string' },
           out: { type: 'string' },
           float16: { type: 'boolean', default: false },
+          vit: { type: 'string' },
+          glove: { type: 'string' },
+          data: { type: 'string' },
+          dataset: { type: 'string' },
+          split: { type: 'string' },
+          'split-by': { type: 'string' },
         },
         strict: true,
       });
@@ -63,10 +91,38 @@ const init: Command = {
       if (seed === undefined) throw new UsageError('--seed is required');
       if (!o.out) throw new UsageError('--out is required');
       if (o.vocab && o['vocab-size']) throw new UsageError('give --vocab or --vocab-size, not both');
+      if ((o.data === undefined) !== (o.dataset === undefined))
+        throw new UsageError('--data and --dataset go together');
+      if (o.data && (o.vocab || o['vocab-size']))
+        throw new UsageError(
+          '--data/--dataset build the vocabulary: give them or --vocab/--vocab-size, not both',
+        );
+      if ((o['split-by'] || o.split) && !o.data)
+        throw new UsageError('--split and --split-by need --data and --dataset');
+      if (o.glove && !o.data && !o.vocab)
+        throw new UsageError('--glove needs a vocabulary: --data DIR --dataset NAME, or --vocab vocab.json');
+      if (o.dataset && !isDatasetName(o.dataset))
+        throw new UsageError(`--dataset must be one of ${DATASET_NAMES.join(', ')}, got '${o.dataset}'`);
       let { def, config } = configFrom(o.config, o.set ?? []);
+      if ((o.vit || o.glove) && def.kind !== 'restr')
+        throw new UsageError(`--vit and --glove initialize ReSTR; the config is a ${def.kind} model`);
+
+      // The vocabulary: from the dataset's train split (as train.ts builds it), or a file.
       let vocab: unknown;
+      let vocabulary: Vocabulary | undefined;
       let vocabSize = intFlag('vocab-size', o['vocab-size']);
-      if (o.vocab) {
+      if (o.data && o.dataset) {
+        const train = await loadRefer({
+          root: o.data,
+          dataset: o.dataset as DatasetName,
+          split: o.split ?? 'train',
+          ...(o['split-by'] ? { splitBy: o['split-by'] } : {}),
+        });
+        vocabulary = Vocabulary.build(train.samples.map((s) => s.sentence));
+        console.log(
+          `vocabulary: ${vocabulary.size} words from ${train.samples.length} expressions of ${o.dataset} (${train.splitBy}) ${train.split}`,
+        );
+      } else if (o.vocab) {
         try {
           vocab = JSON.parse(readFileSync(o.vocab, 'utf8'));
         } catch (e) {
@@ -75,10 +131,33 @@ const init: Command = {
         const words = (vocab as { words?: unknown } | null)?.words;
         if (!Array.isArray(words)) throw new Error(`vocabulary '${o.vocab}': no "words" list`);
         vocabSize = words.length;
+        if (o.glove) {
+          try {
+            vocabulary = Vocabulary.fromJSON(vocab);
+          } catch (e) {
+            throw new Error(`vocabulary '${o.vocab}': ${(e as Error).message}`);
+          }
+        }
+      }
+      if (vocabulary) {
+        vocab = vocabulary.toJSON();
+        vocabSize = vocabulary.size;
       }
       if (vocabSize !== undefined)
         config = def.validate(setPath(config, def.configPaths.vocabSize, vocabSize));
-      const params = initModel(def, config, seed);
+
+      let params: Map<string, Float32Array>;
+      if (o.vit || o.glove) {
+        const r = await initRestrPretrained(config as RestrConfig, seed, {
+          ...(o.vit ? { vit: o.vit } : {}),
+          ...(o.glove ? { glove: o.glove } : {}),
+          ...(vocabulary ? { vocab: vocabulary } : {}),
+        });
+        for (const line of r.report) console.log(line);
+        params = r.params;
+      } else {
+        params = initModel(def, config, seed);
+      }
       await saveModelCheckpoint(o.out, def, config, params, {
         ...(vocab !== undefined ? { vocab } : {}),
         dtype: o.float16 ? 'float16' : 'float32',
