@@ -49,6 +49,8 @@ const state = {
   image: null,
   /** The last result, kept so the threshold slider redraws without running the model. */
   last: null,
+  /** The mask drawn last. */
+  mask: null,
 };
 window.__refseg = state;
 
@@ -206,6 +208,7 @@ function render() {
   const threshold = Number(ui.threshold.value);
   const { width, height } = image.rgb;
   const { mask, area, score } = maskFromProbability(last.probability, width, height, threshold);
+  state.mask = mask; // { width, height, data }: what the overlay shows (the browser test compares it)
   paint(ui.overlay, overlayMask(image.rgb, mask));
   if (last.patch) paint(ui.heatmap, heatmapOverlay(image.rgb, last.patch, image.box));
   const draw = performance.now() - t0;

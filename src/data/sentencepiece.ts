@@ -551,7 +551,7 @@ export function isSentencePieceVocab(v: unknown): v is SentencePieceVocab {
 /** A TextEncoder with BEiT-3 framing (padding id 1, not 0) over a SentencePiece model. */
 export function sentencePieceEncoder(modelBytes: Uint8Array, length: number, source?: string): TextEncoder {
   const sp = SentencePiece.fromBytes(modelBytes, source);
-  const model = Buffer.from(modelBytes).toString('base64');
+  const model = base64Encode(modelBytes);
   return {
     length,
     encode: (s) => BigInt64Array.from(beit3Ids(sp, s, length), (v) => BigInt(v)),
@@ -570,5 +570,54 @@ export function sentencePieceEncoderFromJSON(
       source,
       'vocab.model must hold the base64 bytes of a sentencepiece .model file',
     );
-  return sentencePieceEncoder(new Uint8Array(Buffer.from(v.model, 'base64')), length, source);
+  const bytes = base64Decode(v.model);
+  if (bytes === null)
+    throw new SentencePieceError(source, 'vocab.model is not valid base64 (RFC 4648, standard alphabet)');
+  return sentencePieceEncoder(bytes, length, source);
+}
+
+// Base64 without Node's Buffer: the web demo imports this module in the browser.
+const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+const B64_CODES = Uint8Array.from(B64, (c) => c.charCodeAt(0));
+const B64_INDEX = (() => {
+  const t = new Int16Array(128).fill(-1);
+  for (let i = 0; i < 64; i++) t[B64.charCodeAt(i)] = i;
+  return t;
+})();
+
+/** RFC 4648 base64 with padding (what Buffer's toString('base64') writes). */
+export function base64Encode(bytes: Uint8Array): string {
+  const n = bytes.length;
+  const out = new Uint8Array(4 * Math.ceil(n / 3));
+  const pad = 61; // '='
+  for (let i = 0, o = 0; i < n; i += 3, o += 4) {
+    const v = (bytes[i]! << 16) | ((i + 1 < n ? bytes[i + 1]! : 0) << 8) | (i + 2 < n ? bytes[i + 2]! : 0);
+    out[o] = B64_CODES[v >>> 18]!;
+    out[o + 1] = B64_CODES[(v >>> 12) & 63]!;
+    out[o + 2] = i + 1 < n ? B64_CODES[(v >>> 6) & 63]! : pad;
+    out[o + 3] = i + 2 < n ? B64_CODES[v & 63]! : pad;
+  }
+  return new globalThis.TextDecoder().decode(out); // ASCII
+}
+
+/** Decodes base64 (padding optional, ASCII whitespace ignored); null when malformed. */
+export function base64Decode(text: string): Uint8Array | null {
+  const s = text.replace(/[\t\n\f\r ]+/g, '').replace(/={1,2}$/, '');
+  if (s.length % 4 === 1) return null;
+  const out = new Uint8Array(Math.floor((s.length * 3) / 4));
+  let o = 0;
+  let acc = 0;
+  let bits = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    const v = c < 128 ? B64_INDEX[c]! : -1;
+    if (v < 0) return null;
+    acc = ((acc << 6) | v) & 0xffffff;
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out[o++] = (acc >>> bits) & 0xff;
+    }
+  }
+  return out;
 }

@@ -2,15 +2,21 @@
 // execution provider): the page loads the exported model with onnxruntime-web, shows the example,
 // segments an expression typed into the form, draws the overlay at the image's size and reports
 // the latency; its probabilities and mask agree with the Node segmenter on the same checkpoint
-// (the page runs the project's own tokenizer/letterbox/post-processing modules).
-// SKIPS, saying why, when Chromium, playwright-core or onnxruntime-web is missing.
+// (the page runs the project's own tokenizer/letterbox/post-processing modules), for ReSTR (image
+// and text parts, word vocabulary) and Shared-RIS (one full model, SentencePiece in the page).
+// SKIPS, saying why, when Chromium (Debian's `chromium` package), playwright-core or
+// onnxruntime-web is missing.
 // Also checks, without a browser, what the demo server serves and refuses.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ModelCheckpoint } from '../../src/models/checkpoint.js';
 import { loadSegmenter } from '../../src/infer/segmenter.js';
-import { type RunningDemo, findOrtWeb, startDemo } from '../../src/server/demo.js';
+import { ORT_BUNDLE, type RunningDemo, findOrtWeb, startDemo } from '../../src/server/demo.js';
 import { bundledExample, sharedRisTestModel, testModel } from '../infer/helpers.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -78,6 +84,28 @@ test('demo server: page, browser modules, model parts, manifest; nothing outside
       await r.arrayBuffer();
     }
     assert.equal((await fetch(new URL('/model/manifest.json', d.url), { method: 'POST' })).status, 405);
+
+    // onnxruntime-web's files come from node_modules (nothing is fetched from a CDN): the bundle the
+    // manifest names and the WASM binaries next to it, with types the browser accepts.
+    assert.equal(d.ort, findOrtWeb() !== null);
+    if (d.ort) {
+      const bundle = await get(`/ort/${ORT_BUNDLE}`);
+      assert.equal(bundle.status, 200);
+      assert.match(bundle.headers.get('content-type') ?? '', /^text\/javascript/);
+      await bundle.arrayBuffer();
+      const wasm = await get('/ort/ort-wasm-simd-threaded.jsep.wasm');
+      assert.equal(wasm.status, 200);
+      assert.equal(wasm.headers.get('content-type'), 'application/wasm');
+      assert.deepEqual(
+        new Uint8Array((await wasm.arrayBuffer()).slice(0, 4)),
+        Uint8Array.of(0, 0x61, 0x73, 0x6d),
+      );
+      for (const p of ['/ort/../package.json', '/ort/%2e%2e/package.json']) {
+        const r = await get(p);
+        assert.equal(r.status, 404, p);
+        await r.arrayBuffer();
+      }
+    }
   });
 });
 
@@ -124,50 +152,66 @@ interface PageResult {
   ep: string;
 }
 
-test('browser: the page segments the example with onnxruntime-web and agrees with Node', async (t) => {
-  const missing = await browserMissing();
-  if (missing) {
-    t.skip(`browser test skipped: ${missing}`);
-    return;
-  }
-  const name = 'playwright-core';
-  const { chromium } = (await import(name)) as { chromium: { launch(o: object): Promise<any> } };
-  const text = example.expressions.find((e) => e.object === 4)!.text;
-  await withDemo(async (d) => {
-    const browser = await chromium.launch({
+/** What the page computed for one expression typed into its form. */
+interface PageRun {
+  result: PageResult;
+  /** The mask the overlay shows, one 0/1 per image pixel. */
+  mask: number[];
+  latency: string;
+  resultLine: string;
+  overlaySize: number[];
+  manifestKind: string;
+  errors: string[];
+}
+
+/**
+ * Serves `checkpoint` with the demo server, opens the page in headless Chromium (fresh profile, no
+ * network: without the background-networking flags Chromium waits on refused connections), waits
+ * for the model and the example, types `text` into the form and presses Enter.
+ */
+async function runPage(checkpoint: ModelCheckpoint, text: string): Promise<PageRun> {
+  const name = 'playwright-core'; // a variable: the type checker must not require the package
+  const { chromium } = (await import(name)) as {
+    chromium: { launchPersistentContext(dir: string, o: object): Promise<any> };
+  };
+  const profile = await mkdtemp(join(tmpdir(), 'refseg-chromium-'));
+  const demo = await startDemo({ checkpoint, port: 0 });
+  try {
+    // launchPersistentContext: playwright passes the profile as --user-data-dir itself (it refuses
+    // the flag in `args`).
+    const context = await chromium.launchPersistentContext(profile, {
       executablePath: CHROMIUM,
+      headless: true,
       args: [
+        '--headless',
         '--no-sandbox',
         '--disable-gpu',
-        '--headless',
+        '--disable-quic',
+        '--no-first-run',
         '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
         '--disable-extensions',
         '--disable-dev-shm-usage',
-        '--no-first-run',
       ],
     });
     try {
-      const page = await browser.newPage();
+      const page = await context.newPage();
       const errors: string[] = [];
       page.on('pageerror', (e: Error) => errors.push(e.message));
       page.on('console', (m: { type(): string; text(): string }) => {
         if (m.type() === 'error') errors.push(m.text());
       });
-      await page.goto(d.url);
+      await page.goto(demo.url);
       await page.waitForFunction(
         () => {
           const s = (globalThis as any).__refseg;
           return s && (s.error || (s.ready && s.image));
         },
         null,
-        { timeout: 30_000 },
+        { timeout: 60_000 },
       );
       assert.equal(await page.evaluate(() => (globalThis as any).__refseg.error), null);
-      assert.equal(
-        await page.evaluate(() => (globalThis as any).__refseg.ep),
-        'wasm',
-        'no GPU in headless Chromium: WASM',
-      );
 
       // The UI path: type, press Enter, wait for the latency line.
       await page.fill('#text', text);
@@ -175,45 +219,92 @@ test('browser: the page segments the example with onnxruntime-web and agrees wit
       await page.waitForFunction(
         () => /text [\d.]+ ms/.test((globalThis as any).document.getElementById('latency').textContent ?? ''),
         null,
-        { timeout: 20_000 },
+        { timeout: 30_000 },
       );
-      const latency = await page.textContent('#latency');
-      assert.match(
-        latency,
-        /^WASM · image [\d.]+ ms \+ text [\d.]+ ms \+ post [\d.]+ ms \+ draw [\d.]+ ms = [\d.]+ ms$/,
-      );
-      assert.match(await page.textContent('#result'), new RegExp(`“${text}”: \\d+ px`));
-      const size = await page.evaluate(() => {
+      const latency = (await page.textContent('#latency')) as string;
+      const resultLine = (await page.textContent('#result')) as string;
+      const overlaySize = (await page.evaluate(() => {
         const c = (globalThis as any).document.getElementById('overlay');
         return [c.width, c.height];
-      });
-      assert.deepEqual(size, [example.width, example.height]);
-
-      // Same checkpoint, same image, same text: the page and Node agree (WASM vs native kernels
-      // differ in the last bits; pixels right at the threshold may flip).
-      const got = (await page.evaluate(
+      })) as number[];
+      const mask = (await page.evaluate(() =>
+        Array.from((globalThis as any).__refseg.mask.data),
+      )) as number[];
+      // The same expression once more through the exposed function (the image part is cached now).
+      const result = (await page.evaluate(
         (s: string) => (globalThis as any).__refseg.segment(s),
         text,
       )) as PageResult;
-      const seg = await loadSegmenter(testModel());
-      try {
-        const want = await seg.segment(example.image, text);
-        const mean = want.probability.reduce((a, p) => a + p, 0) / want.probability.length;
-        assert.ok(
-          Math.abs(got.probabilityMean - mean) < 1e-3,
-          `mean probability ${got.probabilityMean} vs ${mean}`,
-        );
-        assert.ok(
-          Math.abs(got.area - want.area) <= 0.002 * example.width * example.height,
-          `area ${got.area} vs ${want.area}`,
-        );
-        assert.ok(Math.abs(got.score - want.score) < 1e-3, `score ${got.score} vs ${want.score}`);
-      } finally {
-        await seg.dispose();
-      }
-      assert.deepEqual(errors, []);
+      const manifestKind = (await page.evaluate(() => (globalThis as any).__refseg.manifest.kind)) as string;
+      return { result, mask, latency, resultLine, overlaySize, manifestKind, errors };
     } finally {
-      await browser.close();
+      await context.close();
     }
-  });
+  } finally {
+    await demo.close();
+    await rm(profile, { recursive: true, force: true });
+  }
+}
+
+/** The page's result and mask agree with the Node segmenter on the same checkpoint, image and text. */
+async function assertAgreesWithNode(checkpoint: ModelCheckpoint, text: string, got: PageRun): Promise<void> {
+  // WASM and native kernels differ in the last bits: pixels right at the threshold may flip.
+  const seg = await loadSegmenter(checkpoint);
+  try {
+    const want = await seg.segment(example.image, text);
+    const pixels = example.width * example.height;
+    const mean = want.probability.reduce((a, p) => a + p, 0) / want.probability.length;
+    const r = got.result;
+    assert.ok(Math.abs(r.probabilityMean - mean) < 1e-3, `mean probability ${r.probabilityMean} vs ${mean}`);
+    assert.ok(Math.abs(r.area - want.area) <= 0.002 * pixels, `area ${r.area} vs ${want.area}`);
+    assert.ok(Math.abs(r.score - want.score) < 1e-3, `score ${r.score} vs ${want.score}`);
+    assert.equal(got.mask.length, pixels);
+    assert.equal(want.mask.data.length, pixels);
+    let differ = 0;
+    for (let i = 0; i < pixels; i++) if (got.mask[i] !== want.mask.data[i]) differ++;
+    assert.ok(differ <= 0.002 * pixels, `${differ} of ${pixels} mask pixels differ from Node's`);
+    assert.ok(want.area > 0 && want.area < pixels, `a non-trivial mask (${want.area} px)`);
+  } finally {
+    await seg.dispose();
+  }
+}
+
+function assertPage(got: PageRun, text: string, kind: string): void {
+  assert.equal(got.manifestKind, kind);
+  assert.equal(got.result.ep, 'wasm', 'no GPU in headless Chromium: WASM');
+  assert.match(
+    got.latency,
+    /^WASM · (image [\d.]+ ms \+ |image cached · )text [\d.]+ ms \+ post [\d.]+ ms \+ draw [\d.]+ ms = [\d.]+ ms$/,
+  );
+  assert.match(got.resultLine, new RegExp(`“${text}”: \\d+ px`));
+  assert.deepEqual(got.overlaySize, [example.width, example.height]);
+  assert.deepEqual(got.errors, []);
+}
+
+test('browser: the page segments the example with onnxruntime-web and agrees with Node', async (t) => {
+  const missing = await browserMissing();
+  if (missing) {
+    t.skip(`browser test skipped: ${missing}`);
+    return;
+  }
+  const text = example.expressions.find((e) => e.object === 4)!.text;
+  const ck = testModel();
+  const got = await runPage(ck, text);
+  assertPage(got, text, 'restr');
+  // A fresh image: the first expression pays for the image encoder.
+  assert.match(got.latency, /^WASM · image [\d.]+ ms \+ /);
+  await assertAgreesWithNode(ck, text, got);
+});
+
+test('browser: Shared-RIS (one full model, SentencePiece tokenizer in the page) agrees with Node', async (t) => {
+  const missing = await browserMissing();
+  if (missing) {
+    t.skip(`browser test skipped: ${missing}`);
+    return;
+  }
+  const text = example.expressions.find((e) => e.object === 1)!.text;
+  const ck = sharedRisTestModel();
+  const got = await runPage(ck, text);
+  assertPage(got, text, 'shared-ris');
+  await assertAgreesWithNode(ck, text, got);
 });
