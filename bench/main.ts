@@ -17,6 +17,10 @@ const BENCHES: Record<string, { summary: string; load: () => Promise<BenchModule
     summary: 'ViT-B/16 forward, training step, state round trip vs PyTorch eager',
     load: () => import('./engine.js'),
   },
+  restr: {
+    summary: 'ReSTR (restr-b16, 480×480) inference forward, whole and split, vs PyTorch eager',
+    load: () => import('./restr.js'),
+  },
   serve: {
     summary: 'the HTTP server (refseg serve) under load: requests/s, p50/p95 latency, memory growth',
     load: () => import('./serve.js'),

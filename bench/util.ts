@@ -1,15 +1,16 @@
 // Shared helpers of the benchmarks: timing statistics, resident-memory readings, running a case in
-// a fresh child process (so each case gets its own peak RSS), the Python peer, machine facts, and
-// a plain-text table.
+// a fresh child process (so each case gets its own peak RSS), the Python peer, derived numbers
+// (GFLOP/s, ratios, design.md §4 targets, a contention check), machine facts, and a plain-text table.
 //
 // Peak RSS is process-wide (Linux VmHWM), so one process per case. Writing "5" to
 // /proc/self/clear_refs resets the high-water mark to the current RSS (Linux ≥ 4.0): a case resets
 // it after setup to read the peak of its timed phase alone, next to the whole-process peak.
 
 import { fork, spawn, spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { cpus, totalmem } from 'node:os';
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 // ---------- statistics ----------
@@ -24,15 +25,20 @@ export interface Stats {
   samples: number[];
 }
 
+/** The p-quantile (0 ≤ p ≤ 1) of samples, linear between order statistics (numpy's default). */
+export function quantile(samples: readonly number[], p: number): number {
+  if (samples.length === 0) throw new Error('quantile: no samples');
+  const s = [...samples].sort((a, b) => a - b);
+  const i = p * (s.length - 1);
+  const lo = Math.floor(i);
+  const hi = Math.ceil(i);
+  return s[lo]! + (s[hi]! - s[lo]!) * (i - lo);
+}
+
 export function stats(samples: readonly number[]): Stats {
   if (samples.length === 0) throw new Error('stats: no samples');
   const s = [...samples].sort((a, b) => a - b);
-  const q = (p: number) => {
-    const i = p * (s.length - 1);
-    const lo = Math.floor(i);
-    const hi = Math.ceil(i);
-    return s[lo]! + (s[hi]! - s[lo]!) * (i - lo);
-  };
+  const q = (p: number) => quantile(s, p);
   return {
     median: q(0.5),
     min: s[0]!,
@@ -243,6 +249,95 @@ export function runPythonJson<T>(
       }
     });
   });
+}
+
+/** A peer script under bench/peers/: next to the sources (dist/bench/ → bench/peers/), else under the working directory. */
+export function peerScript(file: string): string {
+  const candidates = [
+    fileURLToPath(new URL(`../../bench/peers/${file}`, import.meta.url)),
+    resolve(`bench/peers/${file}`),
+  ];
+  const found = candidates.find((c) => existsSync(c));
+  if (!found) throw new Error(`bench/peers/${file} not found (looked at ${candidates.join(', ')})`);
+  return found;
+}
+
+/** Thread environment of a PyTorch peer: OpenMP and OpenBLAS pools the size of ONNX Runtime's. */
+export const torchThreadEnv = (threads: number): Record<string, string> => ({
+  OMP_NUM_THREADS: String(threads),
+  OPENBLAS_NUM_THREADS: String(threads),
+});
+
+/** What a PyTorch peer script (bench/peers/*.py) prints: one JSON line per case. */
+export interface PeerResult {
+  case: string;
+  torch: string;
+  threads: number;
+  interopThreads: number;
+  python: string;
+  blas: string;
+  timeMs: TimedStats;
+  setupMs: number;
+  macs?: number;
+  params?: number;
+  baselineRssMiB: number | null;
+  setupRssMiB: number | null;
+  afterWarmupRssMiB: number | null;
+  runPeakRssMiB: number | null;
+  processPeakRssMiB: number;
+}
+
+// ---------- derived numbers ----------
+
+/** Effective GFLOP/s: 2 × MACs / time (ms); null when either is missing. */
+export const gflops = (macs: number | null | undefined, ms: number | null | undefined): number | null =>
+  macs && ms ? (2 * macs) / (ms * 1e6) : null;
+
+/** a / b; null when either is missing or b ≤ 0. */
+export const ratio = (a: number | null | undefined, b: number | null | undefined): number | null =>
+  a != null && b != null && b > 0 ? a / b : null;
+
+export interface Target {
+  name: string;
+  value: number | null;
+  limit: number;
+  higherIsBetter: boolean;
+  status: 'PASS' | 'MISS' | 'n/a';
+}
+
+/** A design.md §4 target checked against a measured value. */
+export function target(name: string, value: number | null, limit: number, higherIsBetter: boolean): Target {
+  const ok = value !== null && (higherIsBetter ? value >= limit : value <= limit);
+  return { name, value, limit, higherIsBetter, status: value === null ? 'n/a' : ok ? 'PASS' : 'MISS' };
+}
+
+export interface Contention {
+  busy: boolean;
+  maxLoadAvg1m: number;
+  /** Lowest CPU time per wall time per thread over the compute cases (≈ 1 when alone). */
+  minCpuPerWallPerThread: number | null;
+  note: string | null;
+}
+
+/**
+ * Whether other processes took the CPU during the run: a compute case that got much less CPU than
+ * its threads, or a 1-minute load average well above what the benchmark itself puts on the machine
+ * (it decays over a minute, so the previous case's own threads still show in it).
+ */
+export function contention(
+  loads: readonly number[],
+  cpuPerWall: readonly number[],
+  threads: number,
+  machine: MachineInfo,
+): Contention {
+  const maxLoad = Math.max(0, ...loads);
+  const minShare = cpuPerWall.length ? Math.min(...cpuPerWall) / threads : null;
+  const cores = machine.physicalCores ?? machine.logicalCpus;
+  const busy = maxLoad > Math.max(cores, threads) + 1.5 || (minShare !== null && minShare < 0.8);
+  const note = busy
+    ? `WARNING: the machine was busy (1-min load average up to ${maxLoad.toFixed(1)} on ${cores} cores, this benchmark's own ${threads} threads included; lowest CPU time per wall time per thread ${fmt(minShare, 2)}): times are inflated and ratios noisy. Re-run on an idle machine.`
+    : null;
+  return { busy, maxLoadAvg1m: maxLoad, minCpuPerWallPerThread: minShare, note };
 }
 
 // ---------- machine ----------

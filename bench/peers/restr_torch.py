@@ -1,0 +1,114 @@
+#!/usr/bin/env python3
+"""PyTorch eager peer of `npm run bench -- restr` (bench/restr.ts).
+
+The ReSTR inference forward (spec/restr.md §1) of the SAME config refseg times, in eager mode: the
+model is the golden-fixture re-implementation scripts/golden/restr.py (imported, not copied), with
+its random O(1) initialization at the config's shapes (weights differ from refseg's; shapes, and so
+the work, are the same). Inputs: a random image [B,3,S,S] and word ids [B,L] right-padded with 0
+to the per-sample lengths refseg uses. Float32, torch.inference_mode(), set_num_threads(threads),
+one interop thread; warmup + timed repeats as refseg; one case per process so ru_maxrss is its
+peak. Prints one JSON line (the fields of bench/peers/vit_torch.py's).
+
+Run with Debian's python3-torch (the pyenv `python3` on PATH has no torch):
+    /usr/bin/python3 bench/peers/restr_torch.py --config-json "$(cat cfg.json)" --threads 2
+"""
+
+import argparse
+import json
+import os
+import resource
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.dont_write_bytecode = True  # no __pycache__ left in bench/peers or scripts/golden
+sys.path.insert(0, HERE)  # vit_torch: the memory and statistics helpers the engine peer uses
+from vit_torch import mib, reset_peak, stats, status_kib  # noqa: E402
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--case', default='full', choices=['full'])
+    ap.add_argument('--config-json', required=True, help='the validated refseg ReSTR config (JSON)')
+    ap.add_argument('--threads', type=int, required=True)
+    ap.add_argument('--warmup', type=int, default=2)
+    ap.add_argument('--repeat', type=int, default=10)
+    ap.add_argument('--batch', type=int, default=1)
+    ap.add_argument('--words', default='', help='comma-separated non-padding words per sample (default: all)')
+    ap.add_argument('--seed', type=int, default=0)
+    a = ap.parse_args()
+    c = json.loads(a.config_json)
+
+    baseline_rss = mib(status_kib('VmRSS'))
+    t_import = time.perf_counter()
+    import torch
+
+    sys.path.insert(0, os.path.join(HERE, '..', '..', 'scripts', 'golden'))
+    import restr as golden  # scripts/golden/restr.py: forward(c, p, image, words, drop), param_shapes(c)
+
+    torch.set_num_threads(a.threads)
+    try:
+        torch.set_num_interop_threads(1)
+    except RuntimeError:
+        pass
+    rss_after_import = mib(status_kib('VmRSS'))
+
+    out = {
+        'case': a.case,
+        'torch': torch.__version__,
+        'threads': torch.get_num_threads(),
+        'interopThreads': torch.get_num_interop_threads(),
+        'python': sys.version.split()[0],
+        'blas': 'OpenBLAS' if 'openblas' in open('/proc/self/maps').read().lower() else 'unknown',
+        'pythonRssMiB': baseline_rss,
+        'baselineRssMiB': rss_after_import,  # the runtime alone: python + torch imported
+        'importMs': (time.perf_counter() - t_import) * 1e3,
+        'model': 'scripts/golden/restr.py forward',
+    }
+
+    t_setup = time.perf_counter()
+    B, S, L, V = a.batch, c['imageSize'], c['language']['maxWords'], c['language']['vocabSize']
+    golden.B = B  # the golden script's batch is a module-level constant
+    gen = torch.Generator().manual_seed(a.seed)
+    shapes = golden.param_shapes(c)
+    p = golden.init_params(shapes, gen)
+    out['params'] = sum(t.numel() for t in p.values())
+    image = torch.randn(B, 3, S, S, generator=gen)
+    lengths = [int(x) for x in a.words.split(',') if x] or [L]
+    words = torch.zeros(B, L, dtype=torch.int64)
+    for b in range(B):
+        n = max(1, min(L, lengths[b % len(lengths)]))
+        words[b, :n] = torch.randint(2, V, (n,), generator=gen)
+    out['wordsPerSample'] = [int((words[b] != 0).sum()) for b in range(B)]
+
+    def run():
+        with torch.inference_mode():
+            return golden.forward(c, p, image, words, {})
+
+    out['setupMs'] = (time.perf_counter() - t_setup) * 1e3
+    out['setupRssMiB'] = mib(status_kib('VmRSS'))
+
+    for _ in range(a.warmup):
+        run()
+    out['afterWarmupRssMiB'] = mib(status_kib('VmRSS'))
+    # The peak so far (import, setup, warmup), read before the reset below clears the mark.
+    out['setupPeakRssMiB'] = mib(status_kib('VmHWM'))
+    out['peakRssResettable'] = reset_peak()
+    samples = []
+    r0 = resource.getrusage(resource.RUSAGE_SELF)
+    for _ in range(a.repeat):
+        t0 = time.perf_counter()
+        run()
+        samples.append((time.perf_counter() - t0) * 1e3)
+    r1 = resource.getrusage(resource.RUSAGE_SELF)
+    out['timeMs'] = stats(samples)
+    # CPU time of all threads over wall time: about the number of busy threads when alone on the machine.
+    out['timeMs']['cpuPerWall'] = ((r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)) * 1e3 / sum(samples)
+    out['runPeakRssMiB'] = mib(status_kib('VmHWM')) if out['peakRssResettable'] else None
+    # ru_maxrss (KiB on Linux) follows the reset too, so the process peak is the larger of the two marks.
+    out['processPeakRssMiB'] = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, out['setupPeakRssMiB'] or 0)
+    print(json.dumps(out))
+
+
+if __name__ == '__main__':
+    main()
