@@ -4,11 +4,17 @@
 
 import { Tensor } from '../graph/graph.js';
 import * as op from '../graph/ops.js';
-import { type Scope, TRUNC_NORMAL_02 } from './params.js';
+import { type Init, type Scope, TRUNC_NORMAL_02 } from './params.js';
 
 /** y = x Wᵀ + b with W [out, in] (PyTorch Linear layout). */
-export function linear(s: Scope, x: Tensor, inDim: number, outDim: number, o: { bias?: boolean } = {}): Tensor {
-  const w = s.param('weight', [outDim, inDim], TRUNC_NORMAL_02);
+export function linear(
+  s: Scope,
+  x: Tensor,
+  inDim: number,
+  outDim: number,
+  o: { bias?: boolean; init?: Init } = {},
+): Tensor {
+  const w = s.param('weight', [outDim, inDim], o.init ?? TRUNC_NORMAL_02);
   const y = op.matmul(x, op.transpose(w, [1, 0]));
   return o.bias === false ? y : op.add(y, s.param('bias', [outDim], { kind: 'zeros' }));
 }

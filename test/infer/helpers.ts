@@ -54,6 +54,13 @@ export function testModel(o: DeepPartial<RestrConfig> = {}, seed = 5): ModelChec
   // starts at torch.nn.Linear's scale.)
   const seedToken = params.get('fusion.seed')!;
   for (let i = 0; i < seedToken.length; i++) seedToken[i]! *= 300;
+  // The decoder's first layer reads [v, v' ⊙ yp]; damping its v columns lets the gated, patch-wise
+  // varying half decide the mask (a random v half gives one sign over the whole image).
+  const first = params.get('decoder.blocks.0.proj.weight');
+  if (first) {
+    const inCh = 2 * config.fusion.dim;
+    for (let i = 0; i < first.length; i++) if (i % inCh < config.fusion.dim) first[i]! *= 0.01;
+  }
   return { def: restrModel as never, config, params, vocab: vocab.toJSON(), metadata: {} };
 }
 
