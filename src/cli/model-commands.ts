@@ -1,23 +1,29 @@
 // Model commands (model-agnostic, any registered ModelDef): `init` writes a randomly initialized
 // checkpoint (for ReSTR optionally with a pretrained ViT, GloVe vectors and a dataset's vocabulary:
-// src/models/restr/pretrained.ts), `inspect` reports parameters and MACs per part beside the paper's
-// numbers, `export` writes the ONNX inference graph (optionally split into image and text parts).
+// src/models/restr/pretrained.ts; for Shared-RIS optionally a BEiT-3 encoder and its SentencePiece
+// model: src/models/shared-ris/import.ts), `inspect` reports parameters and MACs per part beside the
+// paper's numbers, `export` writes the ONNX inference graph (optionally split into image and text parts).
 
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
+import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
 import { writeFileAtomic } from '../io/atomic.js';
 import { initModel } from '../models/build.js';
 import { loadModelCheckpoint, saveModelCheckpoint } from '../models/checkpoint.js';
 import { type ExportParts, exportModel, splitPaths } from '../models/export.js';
 import { formatInspect, inspectModel } from '../models/inspect.js';
-import type { AnyModelDef } from '../models/model.js';
+import type { AnyModelDef, ModelDef } from '../models/model.js';
 import { applyOverrides, setPath } from '../models/overrides.js';
 import { presetNames, resolveConfig } from '../models/registry.js';
 import { DATASET_NAMES, type DatasetName, isDatasetName } from '../data/datasets.js';
 import { loadRefer } from '../data/refer.js';
+import { sentencePieceEncoder } from '../data/sentencepiece.js';
+import { buildTextEncoder, vocabTableSize } from '../data/text.js';
 import { Vocabulary } from '../data/tokenizer.js';
 import type { RestrConfig } from '../models/restr/config.js';
 import { initRestrPretrained } from '../models/restr/pretrained.js';
+import type { SharedRisConfig } from '../models/shared-ris/config.js';
+import { initFromBeit3 } from '../models/shared-ris/import.js';
 import { UsageError, intFlag, runCommand } from './args.js';
 import type { Command } from './commands.js';
 
@@ -44,6 +50,7 @@ const INIT_HELP = `refseg init --config <preset|file.json> [--set key=value ...]
             --seed N --out model.safetensors [--float16]
 refseg init --config restr-b16 --vit VIT [--glove GLOVE.txt] --data DIR --dataset NAME [--split S]
             [--split-by S] --seed N --out model.safetensors
+refseg init --config shared-ris-b16 [--beit3 BEIT3.pth] --spm beit3.spm --seed N --out model.safetensors
 
 Writes a randomly initialized checkpoint (timm init: trunc normal 0.02 weights, zero biases, unit
 LayerNorm scales). --vocab stores the vocabulary in the checkpoint and sets the vocabulary size
@@ -62,10 +69,24 @@ Ready-to-train ReSTR checkpoints (docs/datasets.md says where the files come fro
   --glove FILE               word-embedding rows of the vocabulary's words from a GloVe text file
                              (.txt or .txt.gz) of language.wordDim dimensions; needs a vocabulary
                              (--data/--dataset or --vocab); prints the coverage
-Then: refseg train --init model.safetensors --config restr-b16 --data DIR --dataset NAME ...`;
+Then: refseg train --init model.safetensors --config restr-b16 --data DIR --dataset NAME ...
+
+Ready-to-train Shared-RIS checkpoints (--data/--dataset also work for Shared-RIS: they store the word
+vocabulary 'refseg train' builds from scratch, framed [CLS] words [EOT] and padded with <pad> = 1):
+  --beit3 FILE               the encoder (every beit3.* tensor) from a BEiT-3 checkpoint (microsoft/unilm
+                             beit3 .pth, e.g. beit3_base_patch16_224.pth); the vision position table
+                             is resampled bicubically to the config's grid, task heads are skipped; the
+                             FPN and decoder are initialized from --seed. Needs --spm. Shapes must match
+                             the config (encoder.vocabSize = the text_embed rows: 64010 for BEiT-3)
+  --spm FILE                 the SentencePiece model the encoder was trained with (beit3.spm), stored in
+                             the checkpoint: text is encoded [CLS] pieces [EOT] with BEiT-3's ids,
+                             padded with 1. Its ids must fit encoder.vocabSize (without --beit3, the
+                             size is set from the model unless --vocab-size is given)
+Then: refseg train --init model.safetensors --config shared-ris-b16 --data DIR --dataset NAME ...`;
 
 const init: Command = {
-  summary: 'write a new model checkpoint (random init; for ReSTR optionally a pretrained ViT and GloVe)',
+  summary:
+    'write a new model checkpoint (random init; ReSTR: optionally a pretrained ViT and GloVe; Shared-RIS: BEiT-3)',
   run: (argv) =>
     runCommand(INIT_HELP, argv, async () => {
       const { values: o } = parseArgs({
@@ -84,6 +105,8 @@ const init: Command = {
           dataset: { type: 'string' },
           split: { type: 'string' },
           'split-by': { type: 'string' },
+          beit3: { type: 'string' },
+          spm: { type: 'string' },
         },
         strict: true,
       });
@@ -103,9 +126,19 @@ const init: Command = {
         throw new UsageError('--glove needs a vocabulary: --data DIR --dataset NAME, or --vocab vocab.json');
       if (o.dataset && !isDatasetName(o.dataset))
         throw new UsageError(`--dataset must be one of ${DATASET_NAMES.join(', ')}, got '${o.dataset}'`);
+      if (o.beit3 && !o.spm)
+        throw new UsageError('--beit3 needs --spm (the SentencePiece model the encoder reads: beit3.spm)');
+      if (o.spm && (o.data || o.vocab))
+        throw new UsageError('--spm is the vocabulary: give it or --data/--dataset or --vocab, not both');
+      if (o.beit3 && o['vocab-size'])
+        throw new UsageError(
+          '--beit3 fixes the vocabulary size (its text_embed rows): set encoder.vocabSize with --set',
+        );
       let { def, config } = configFrom(o.config, o.set ?? []);
       if ((o.vit || o.glove) && def.kind !== 'restr')
         throw new UsageError(`--vit and --glove initialize ReSTR; the config is a ${def.kind} model`);
+      if ((o.beit3 || o.spm) && def.kind !== 'shared-ris')
+        throw new UsageError(`--beit3 and --spm initialize Shared-RIS; the config is a ${def.kind} model`);
 
       // The vocabulary: from the dataset's train split (as train.ts builds it), or a file.
       let vocab: unknown;
@@ -118,9 +151,40 @@ const init: Command = {
           split: o.split ?? 'train',
           ...(o['split-by'] ? { splitBy: o['split-by'] } : {}),
         });
-        vocabulary = Vocabulary.build(train.samples.map((s) => s.sentence));
+        const sentences = train.samples.map((s) => s.sentence);
+        const from = `from ${train.samples.length} expressions of ${o.dataset} (${train.splitBy}) ${train.split}`;
+        if ((def.textFraming ?? 'words') === 'words') {
+          vocabulary = Vocabulary.build(sentences);
+          console.log(`vocabulary: ${vocabulary.size} words ${from}`);
+        } else {
+          // the model's own layout (src/data/text.ts), exactly what 'refseg train' builds from scratch
+          const built = buildTextEncoder(def, config, sentences);
+          vocab = built.encoder.toJSON();
+          vocabSize = built.vocabSize;
+          console.log(
+            `vocabulary: ${built.vocabSize} ids (${def.kind} framing: 4 specials and ${built.vocabSize - 4} words) ${from}`,
+          );
+        }
+      } else if (o.spm) {
+        let bytes: Uint8Array;
+        try {
+          bytes = new Uint8Array(readFileSync(o.spm));
+        } catch (e) {
+          throw new Error(`--spm '${o.spm}': ${(e as Error).message}`);
+        }
+        vocab = sentencePieceEncoder(bytes, def.maxTokens(config), o.spm).toJSON();
+        const need = vocabTableSize(vocab, o.spm);
+        if (o.beit3 || vocabSize !== undefined) {
+          const rows = vocabSize ?? (config as SharedRisConfig).encoder.vocabSize;
+          if (need > rows)
+            throw new Error(
+              `--spm '${o.spm}': its ${need - 1} pieces give BEiT-3 ids up to ${need - 1}, but the text table has ${rows} rows (encoder.vocabSize${o.beit3 ? ", the checkpoint's text_embed" : ''}); use the SentencePiece model the encoder was trained with`,
+            );
+        } else {
+          vocabSize = need;
+        }
         console.log(
-          `vocabulary: ${vocabulary.size} words from ${train.samples.length} expressions of ${o.dataset} (${train.splitBy}) ${train.split}`,
+          `vocabulary: SentencePiece model ${basename(o.spm)}, ${need - 1} pieces (BEiT-3 ids, [CLS] … [EOT], padding 1)`,
         );
       } else if (o.vocab) {
         try {
@@ -147,7 +211,16 @@ const init: Command = {
         config = def.validate(setPath(config, def.configPaths.vocabSize, vocabSize));
 
       let params: Map<string, Float32Array>;
-      if (o.vit || o.glove) {
+      if (o.beit3) {
+        const r = initFromBeit3(config as SharedRisConfig, seed, o.beit3);
+        const resampled = r.import.resampled
+          ? `; vision positions resampled ${r.import.resampled.from}×${r.import.resampled.from} → ${r.import.resampled.to}×${r.import.resampled.to} (bicubic)`
+          : '';
+        console.log(
+          `encoder: ${r.import.params.size} tensors from ${o.beit3}${resampled}; not imported: ${r.import.skipped.join(', ') || 'none'}`,
+        );
+        params = r.params;
+      } else if (o.vit || o.glove) {
         const r = await initRestrPretrained(config as RestrConfig, seed, {
           ...(o.vit ? { vit: o.vit } : {}),
           ...(o.glove ? { glove: o.glove } : {}),
@@ -198,11 +271,15 @@ const inspect: Command = {
 };
 
 const EXPORT_HELP = `refseg export --checkpoint model.safetensors --out model.onnx [--parts full|split]
+refseg export --checkpoint run/best.safetensors --out model.safetensors [--float16]
 
 Writes the inference graph: inputs image float32 [B,3,S,S] and the token ids int64 [B,L], outputs
 mask_logits [B,1,S,S] and the model's extra outputs, parameters as initializers, config and
 vocabulary in metadata_props. --parts split also writes <out>.image.onnx (image → image features)
-and <out>.text.onnx (features + token ids → logits), so one image serves many expressions.`;
+and <out>.text.onnx (features + token ids → logits), so one image serves many expressions.
+
+With --out *.safetensors it writes the checkpoint itself (config, vocabulary, weights), in float16
+with --float16: half the size, for shipping (how models/default.safetensors is made).`;
 
 const exportCmd: Command = {
   summary: 'export the inference graph to ONNX',
@@ -214,6 +291,7 @@ const exportCmd: Command = {
           checkpoint: { type: 'string' },
           out: { type: 'string' },
           parts: { type: 'string', default: 'full' },
+          float16: { type: 'boolean', default: false },
         },
         strict: true,
       });
@@ -221,7 +299,22 @@ const exportCmd: Command = {
       if (!o.out) throw new UsageError('--out is required');
       if (o.parts !== 'full' && o.parts !== 'split')
         throw new UsageError(`--parts must be full or split, got '${o.parts}'`);
+      const toCheckpoint = o.out.endsWith('.safetensors');
+      if (o.float16 && !toCheckpoint)
+        throw new UsageError('--float16 needs --out *.safetensors (a checkpoint)');
+      if (toCheckpoint && o.parts !== 'full')
+        throw new UsageError('--parts applies to ONNX output, not to a checkpoint');
       const ck = loadModelCheckpoint(o.checkpoint);
+      if (toCheckpoint) {
+        await saveModelCheckpoint(o.out, ck.def as ModelDef<unknown>, ck.config, ck.params, {
+          dtype: o.float16 ? 'float16' : 'float32',
+          ...(ck.vocab !== undefined ? { vocab: ck.vocab } : {}),
+        });
+        console.log(
+          `wrote ${o.out} (${o.float16 ? 'float16' : 'float32'}, ${(statSync(o.out).size / 2 ** 20).toFixed(1)} MiB)`,
+        );
+        return 0;
+      }
       const parts = o.parts as ExportParts;
       const models = exportModel(ck.def, ck.config, ck.params, {
         parts,

@@ -5,7 +5,7 @@
 import type { DType, Dim, Graph, Tensor } from '../graph/graph.js';
 import type { Registry, Scope } from '../nn/params.js';
 
-/** Inputs every model's forward takes: a letterboxed normalized image and token ids (0 = padding). */
+/** Inputs every model's forward takes: a letterboxed normalized image and token ids (`TextFraming`). */
 export interface ModelInputs {
   image: Tensor; // float32 [B, 3, S, S]
   tokens: Tensor; // int64 [B, L]
@@ -74,12 +74,22 @@ export interface SplitDef<C> {
   ): ForwardResult;
 }
 
+/**
+ * How a model lays out its token ids (src/data/text.ts builds and reads the vocabularies):
+ * - 'words': word ids from 2, `<unk>` = 1, right-padded with 0, no framing (ReSTR, spec/restr.md §5);
+ * - 'beit3': BEiT-3's fairseq dictionary, `[CLS]` = 0, `<pad>` = 1, `[EOT]` = 2, `<unk>` = 3,
+ *   a sentence framed `[CLS] tokens [EOT]` and right-padded with 1 (Shared-RIS, spec/shared-ris.md §1).
+ */
+export type TextFraming = 'words' | 'beit3';
+
 export interface ModelDef<C> {
   /** `model` field of the config and checkpoint format id (`refseg.restr/1`). */
   readonly kind: string;
   readonly format: string;
   /** Name of the token-id graph input in exported models (ReSTR `words`, Shared-RIS `text`). */
   readonly tokenInput: string;
+  /** The token-id layout the model reads (default 'words'). */
+  readonly textFraming?: TextFraming;
   /** Validates and completes a config (errors name the field). */
   validate(raw: unknown): C;
   imageSize(c: C): number;

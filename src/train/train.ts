@@ -15,9 +15,7 @@ import type { DatasetName } from '../data/datasets.js';
 import { type Normalization, letterbox, letterboxMask } from '../data/image.js';
 import { Rng } from '../data/random.js';
 import { type ReferSample, loadRefer, readSampleImage, sampleMask } from '../data/refer.js';
-import type { TextEncoder } from '../data/text.js';
-import { wordEncoder } from '../data/text.js';
-import { Vocabulary } from '../data/tokenizer.js';
+import { type TextEncoder, buildTextEncoder, textEncoderFor, textEncoderFromCheckpoint } from '../data/text.js';
 import { Graph, type Tensor } from '../graph/graph.js';
 import { evaluate } from '../eval/evaluate.js';
 import { Predictor } from '../infer/predictor.js';
@@ -26,7 +24,7 @@ import type { IoTensor } from '../io/tensor.js';
 import { initModel } from '../models/build.js';
 import { loadModelCheckpoint, saveModelCheckpoint } from '../models/checkpoint.js';
 import type { AnyModelDef, TrainInputs } from '../models/model.js';
-import { setPath } from '../models/overrides.js';
+import { getPath, setPath } from '../models/overrides.js';
 import { resolveConfig, validateConfig } from '../models/registry.js';
 import { Scope } from '../nn/params.js';
 import type { HostTensor } from '../runtime/session.js';
@@ -254,7 +252,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   let o = opts;
   let def: AnyModelDef;
   let config: unknown;
-  let vocab: Vocabulary;
+  let encoder: TextEncoder;
   let saved: ReturnType<typeof loadRunState> | null = null;
 
   if (resuming) {
@@ -262,7 +260,8 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     // The run's own options, except how far to go and how loud to be.
     o = { ...saved.st.options, steps: opts.steps || saved.st.options.steps, stopAt: opts.stopAt, quiet: opts.quiet, resume: true };
     ({ def, config } = validateConfig(saved.config)); // re-validated: guards against a hand-edited state
-    vocab = Vocabulary.fromJSON(saved.vocab as never);
+    // the run's own vocabulary, read as it was written (text.ts: the same ids as before the stop)
+    encoder = textEncoderFromCheckpoint(saved.vocab, def.maxTokens(config), join(opts.out, STATE_FILE));
     log(o, `resuming ${o.out} at step ${saved.st.step}/${o.steps}`);
   } else {
     ({ def, config } = resolveConfig(opts.config, opts.sets));
@@ -281,20 +280,22 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       if (!ck.vocab) throw new Error(`--init ${o.init}: the checkpoint carries no vocabulary`);
       def = ck.def;
       config = ck.config;
-      vocab = Vocabulary.fromJSON(ck.vocab as never);
+      encoder = textEncoderFor(def, config, ck.vocab, o.init); // word vocabulary or SentencePiece (BEiT-3 import)
       params = ck.params;
     } else {
-      vocab = Vocabulary.build(samples.map((s) => s.sentence));
-      config = def.validate(setPath(config, def.configPaths.vocabSize, vocab.size));
+      // the model's framing decides the layout (text.ts): ReSTR word ids, Shared-RIS [CLS] … [EOT]
+      const built = buildTextEncoder(def, config, samples.map((s) => s.sentence));
+      encoder = built.encoder;
+      config = def.validate(setPath(config, def.configPaths.vocabSize, built.vocabSize));
       params = initModel(def, config, o.seed);
     }
   } else {
     params = new Map();
   }
-  vocab = vocab!;
-  const encoder = wordEncoder(vocab, def.maxTokens(config));
+  encoder = encoder!;
+  const vocabJson = encoder.toJSON();
 
-  log(o, `model ${def.kind}, ${samples.length} training expressions (${o.split}), ${valSamples.length} for validation; vocabulary ${vocab.size}`);
+  log(o, `model ${def.kind}, ${samples.length} training expressions (${o.split}), ${valSamples.length} for validation; vocabulary ${String(getPath(config, def.configPaths.vocabSize))}`);
   const stepGraph = buildStep(def, config, o);
   if (resuming) {
     for (const p of stepGraph.params) {
@@ -339,11 +340,11 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
 
   const saveAll = async () => {
     const s = runner.state();
-    await saveModelCheckpoint(join(o.out, 'last.safetensors'), def, config, new Map([...s.params, ...s.buffers]), { vocab: vocab.toJSON() });
+    await saveModelCheckpoint(join(o.out, 'last.safetensors'), def, config, new Map([...s.params, ...s.buffers]), { vocab: vocabJson });
     st.sampler = sampler.state();
     st.t = runner.t;
     st.elapsedS = (performance.now() - t0) / 1000;
-    await saveRunState(o.out, runner, st, config, vocab.toJSON());
+    await saveRunState(o.out, runner, st, config, vocabJson);
   };
 
   const validate = async () => {
@@ -357,7 +358,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       if (sum.oIoU > st.bestOIoU) {
         st.bestOIoU = sum.oIoU;
         await saveModelCheckpoint(join(o.out, 'best.safetensors'), def, config, new Map([...s.params, ...s.buffers]), {
-          vocab: vocab.toJSON(),
+          vocab: vocabJson,
           metadata: { val_oIoU: String(sum.oIoU), step: String(st.step) },
         });
       }

@@ -304,7 +304,27 @@ test('CLI: init → inspect → export (split) → ORT; usage errors exit 2', as
     const out = await runOnnx(readFileSync(onnxPath), sampleInputs(ck.config as typeof c, [3]));
     assert.deepEqual(out.mask_logits!.shape, [1, 1, 32, 32]);
 
+    // A float16 copy of the checkpoint for shipping: same config and vocabulary, weights rounded
+    // to half precision (|Δ| ≤ 2^-11 relative), half the bytes.
+    const f16Path = join(dir, 'm16.safetensors');
+    const conv = await cli('export', ['--checkpoint', ckPath, '--out', f16Path, '--float16']);
+    assert.equal(conv.code, 0, conv.err);
+    const f16 = loadModelCheckpoint(f16Path);
+    assert.deepEqual(f16.config, ck.config);
+    assert.deepEqual(f16.vocab, ck.vocab);
+    for (const [name, w] of ck.params) {
+      const h = f16.params.get(name)!;
+      for (let i = 0; i < w.length; i++)
+        assert.ok(Math.abs(h[i]! - w[i]!) <= Math.abs(w[i]!) * 2 ** -11 + 1e-7, name);
+    }
+    assert.ok(readFileSync(f16Path).length < 0.6 * readFileSync(ckPath).length);
+
     for (const [cmd, args, msg] of [
+      [
+        'export',
+        ['--checkpoint', ckPath, '--out', onnxPath, '--float16'],
+        /--float16 needs --out \*\.safetensors/,
+      ],
       ['init', ['--config', 'restr-tiny', '--out', join(dir, 'x.safetensors')], /--seed is required/],
       [
         'init',

@@ -225,6 +225,7 @@ export const sharedRisModel: ModelDef<SharedRisConfig> = {
   kind: 'shared-ris',
   format: SHARED_RIS_FORMAT,
   tokenInput: 'text',
+  textFraming: 'beit3', // [CLS] … [EOT], padding 1: what textPadding masks
   configPaths: { imageSize: 'imageSize', vocabSize: 'encoder.vocabSize' },
   validate: validateSharedRisConfig,
   imageSize: (c) => c.imageSize,
