@@ -12,10 +12,7 @@
 // Effective GFLOP/s = 2 × MACs / time, MACs from countMacs on the traced forward graph; backward
 // is counted as 2× forward by convention (fwdbwd and train = 3× forward MACs, AdamW not counted).
 
-import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { loadavg } from 'node:os';
-import { fileURLToPath } from 'node:url';
 import { gradients } from '../src/autodiff/grad.js';
 import { countMacs, nodeMacs } from '../src/graph/cost.js';
 import { Graph, type Tensor } from '../src/graph/graph.js';
@@ -31,17 +28,25 @@ import {
   type MachineInfo,
   type MemoryReport,
   MemoryProbe,
+  type PeerResult,
   type Stats,
   type TimedStats,
   collectGarbage,
+  contention,
   findTorchPython,
   fmt,
+  gflops,
   machineInfo,
+  matmulCeiling,
+  peerScript,
+  ratio,
   runIsolated,
   runPythonJson,
   stats,
   table,
+  target,
   timeIt,
+  torchThreadEnv,
 } from './util.js';
 import {
   VIT_B16_480,
@@ -323,35 +328,6 @@ export const cases: Record<CaseName, (p: CaseParams) => Promise<CaseResult>> = {
 
 // ---------- the PyTorch peer ----------
 
-interface PeerResult {
-  case: string;
-  torch: string;
-  threads: number;
-  interopThreads: number;
-  python: string;
-  blas: string;
-  timeMs: TimedStats;
-  setupMs: number;
-  macs?: number;
-  params?: number;
-  baselineRssMiB: number | null;
-  setupRssMiB: number | null;
-  afterWarmupRssMiB: number | null;
-  runPeakRssMiB: number | null;
-  processPeakRssMiB: number;
-}
-
-/** The peer script next to the sources (dist/bench/ → bench/peers/), else under the working directory. */
-function peerScript(): string {
-  const candidates = [
-    fileURLToPath(new URL('../../bench/peers/vit_torch.py', import.meta.url)),
-    resolve('bench/peers/vit_torch.py'),
-  ];
-  const found = candidates.find((c) => existsSync(c));
-  if (!found) throw new Error(`bench/peers/vit_torch.py not found (looked at ${candidates.join(', ')})`);
-  return found;
-}
-
 function peerArgs(c: CaseName, p: CaseParams): string[] {
   const v = p.cfg;
   const common = ['--case', c, '--threads', String(p.threads)];
@@ -393,11 +369,6 @@ interface Row {
   /** 1-minute load average of the machine when each side's case started and ended. */
   loadAvg: { refseg: [number, number]; pytorch: [number, number] | null };
 }
-
-const gflops = (macs: number | undefined, ms: number | undefined) =>
-  macs && ms ? (2 * macs) / (ms * 1e6) : null;
-const ratio = (a: number | null | undefined, b: number | null | undefined) =>
-  a != null && b != null && b > 0 ? a / b : null;
 
 function configFrom(args: BenchArgs): {
   cfg: VitConfig;
@@ -461,8 +432,8 @@ export async function run(args: BenchArgs): Promise<number> {
   const rows: Partial<Record<CaseName, Row>> = {};
   const moduleUrl = import.meta.url;
   const load = () => loadavg()[0]!;
-  const env = { OMP_NUM_THREADS: String(threads), OPENBLAS_NUM_THREADS: String(threads) };
-  const script = torch ? peerScript() : null;
+  const env = torchThreadEnv(threads);
+  const script = torch ? peerScript('vit_torch.py') : null;
   for (const c of selected) {
     log(`refseg ${c} …`);
     const t = performance.now();
@@ -481,26 +452,20 @@ export async function run(args: BenchArgs): Promise<number> {
       log(`PyTorch ${c}: median ${fmt(row.pytorch.timeMs.median)} ms`);
     }
   }
-  // Contention check: a compute case that got much less CPU than its threads, or a load average
-  // well above what this benchmark puts on the machine itself (it decays over a minute, so the
-  // previous case's own threads still show in it).
-  const maxLoad = Math.max(
-    ...Object.values(rows).flatMap((r) => [...r!.loadAvg.refseg, ...(r!.loadAvg.pytorch ?? [])]),
-  );
-  const shares = (Object.keys(rows) as CaseName[])
-    .filter((c) => c !== 'stateio') // a copy, mostly on one thread
-    .flatMap((c) =>
-      [rows[c]!.refseg?.timeMs.cpuPerWall, rows[c]!.pytorch?.timeMs.cpuPerWall].filter(
-        (x): x is number => x !== undefined,
+  // Contention check (stateio is a copy, mostly on one thread: not a compute case).
+  const cont = contention(
+    Object.values(rows).flatMap((r) => [...r!.loadAvg.refseg, ...(r!.loadAvg.pytorch ?? [])]),
+    (Object.keys(rows) as CaseName[])
+      .filter((c) => c !== 'stateio')
+      .flatMap((c) =>
+        [rows[c]!.refseg?.timeMs.cpuPerWall, rows[c]!.pytorch?.timeMs.cpuPerWall].filter(
+          (x): x is number => x !== undefined,
+        ),
       ),
-    );
-  const minShare = shares.length ? Math.min(...shares) / threads : null;
-  const cores = machine.physicalCores ?? machine.logicalCpus;
-  const busy = maxLoad > Math.max(cores, threads) + 1.5 || (minShare !== null && minShare < 0.8);
-  const busyNote = busy
-    ? `WARNING: the machine was busy (1-min load average up to ${maxLoad.toFixed(1)} on ${cores} cores, this benchmark's own ${threads} threads included; lowest CPU time per wall time per thread ${fmt(minShare, 2)}): times are inflated and ratios noisy. Re-run on an idle machine.`
-    : null;
-  if (busyNote) log(busyNote);
+    threads,
+    machine,
+  );
+  if (cont.note) log(cont.note);
 
   // Derived numbers.
   const med = (c: CaseName, side: 'refseg' | 'pytorch') => rows[c]?.[side]?.timeMs.median;
@@ -552,47 +517,38 @@ export async function run(args: BenchArgs): Promise<number> {
     stateTensors: stateio?.extra?.tensors ?? null,
   };
 
-  // The machine's matmul rate: the best measured, ORT's MLAS or PyTorch's BLAS (OpenBLAS can be faster).
-  const ortMatmulRate = derived.matmul?.refsegGflopPerS ?? null;
-  const peerMatmulRate = derived.matmul?.pytorchGflopPerS ?? null;
-  const matmulRate = ortMatmulRate === null ? peerMatmulRate : Math.max(ortMatmulRate, peerMatmulRate ?? 0);
-  const matmulSource =
-    matmulRate === null ? null : matmulRate === ortMatmulRate ? 'ONNX Runtime (MLAS)' : 'PyTorch (its BLAS)';
+  const ceiling = matmulCeiling(
+    derived.matmul?.refsegGflopPerS ?? null,
+    derived.matmul?.pytorchGflopPerS ?? null,
+  );
+  const { onnxruntime: ortMatmulRate, best: matmulRate, bestFrom: matmulSource } = ceiling;
   const fwdRate = derived.forward?.refsegGflopPerS ?? null;
   const targets = [
-    {
-      name: 'forward time ≤ 0.6 × PyTorch',
-      value: derived.forward?.timeRatio ?? null,
-      limit: TARGETS.forwardTimeRatio,
-      higherIsBetter: false,
-    },
-    {
-      name: "forward ≥ 70% of the machine's best measured matmul GFLOP/s",
-      value: ratio(fwdRate, matmulRate),
-      limit: TARGETS.forwardMatmulFraction,
-      higherIsBetter: true,
-    },
-    {
-      name: 'training step time ≤ 1.0 × PyTorch',
-      value: derived.train?.timeRatio ?? null,
-      limit: TARGETS.trainTimeRatio,
-      higherIsBetter: false,
-    },
-    {
-      name: 'training step peak RSS ≤ 1.2 × PyTorch',
-      value: derived.train?.processPeakRatio ?? null,
-      limit: TARGETS.trainPeakRatio,
-      higherIsBetter: false,
-    },
-  ].map((t) => ({
-    ...t,
-    status:
-      t.value === null
-        ? 'n/a'
-        : (t.higherIsBetter ? t.value >= t.limit : t.value <= t.limit)
-          ? 'PASS'
-          : 'MISS',
-  }));
+    target(
+      'forward time ≤ 0.6 × PyTorch',
+      derived.forward?.timeRatio ?? null,
+      TARGETS.forwardTimeRatio,
+      false,
+    ),
+    target(
+      "forward ≥ 70% of the machine's best measured matmul GFLOP/s",
+      ratio(fwdRate, matmulRate),
+      TARGETS.forwardMatmulFraction,
+      true,
+    ),
+    target(
+      'training step time ≤ 1.0 × PyTorch',
+      derived.train?.timeRatio ?? null,
+      TARGETS.trainTimeRatio,
+      false,
+    ),
+    target(
+      'training step peak RSS ≤ 1.2 × PyTorch',
+      derived.train?.processPeakRatio ?? null,
+      TARGETS.trainPeakRatio,
+      false,
+    ),
+  ];
 
   const peerInfo = Object.values(rows).find((r) => r?.pytorch)?.pytorch ?? null;
   const params = rows.forward?.refseg?.params ?? rows.train?.refseg?.params ?? null;
@@ -601,14 +557,16 @@ export async function run(args: BenchArgs): Promise<number> {
     model: { ...cfg, tokens: tokensOf(cfg), params, forwardMacs: rows.forward?.refseg?.macs ?? null },
     timing: { warmup: p.warmup, repeat: p.repeat, statistic: 'median of repeats (min, p95 alongside)' },
     machine,
-    contention: { busy, maxLoadAvg1m: maxLoad, minCpuPerWallPerThread: minShare, note: busyNote },
+    contention: cont,
     threads: {
       onnxruntime: { intraOp: threads, interOp: 1 },
       pytorch: peerInfo
         ? {
             intraOp: peerInfo.threads,
             interOp: peerInfo.interopThreads,
-            env: `OMP_NUM_THREADS=${threads} OPENBLAS_NUM_THREADS=${threads}`,
+            env: Object.entries(env)
+              .map(([k, v]) => `${k}=${v}`)
+              .join(' '),
           }
         : null,
     },
@@ -630,12 +588,7 @@ export async function run(args: BenchArgs): Promise<number> {
       Object.entries(rows).map(([c, r]) => [c, { ...r, derived: derived[c as CaseName] }]),
     ),
     stateRoundTrip: roundTrip,
-    matmulRateGflopPerS: {
-      onnxruntime: ortMatmulRate,
-      pytorch: peerMatmulRate,
-      best: matmulRate,
-      bestFrom: matmulSource,
-    },
+    matmulRateGflopPerS: ceiling,
     forwardFractionOfMatmul: {
       ofBest: ratio(fwdRate, matmulRate),
       ofOnnxRuntime: ratio(fwdRate, ortMatmulRate),
@@ -758,7 +711,7 @@ export async function run(args: BenchArgs): Promise<number> {
       `  ${t.status.padEnd(4)}  ${t.name}: ${t.value === null ? 'not measured' : t.value.toFixed(2)} (limit ${t.limit})`,
     );
   if (peerNote) out.push(`\n${peerNote}`);
-  if (busyNote) out.push(`\n${busyNote}`);
+  if (cont.note) out.push(`\n${cont.note}`);
   console.log(out.join('\n'));
   return 0;
 }

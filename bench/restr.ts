@@ -38,6 +38,7 @@ import {
   type PeerResult,
   type TimedStats,
   contention,
+  matmulCeiling,
   findTorchPython,
   fmt,
   gflops,
@@ -364,12 +365,11 @@ export async function run(args: BenchArgs): Promise<number> {
     >
   >;
 
-  // The machine's matmul rate: the best measured, ORT's MLAS or PyTorch's BLAS (as bench engine).
-  const ortMatmulRate = derived.matmul?.refsegGflopPerS ?? null;
-  const peerMatmulRate = derived.matmul?.pytorchGflopPerS ?? null;
-  const matmulRate = ortMatmulRate === null ? peerMatmulRate : Math.max(ortMatmulRate, peerMatmulRate ?? 0);
-  const matmulSource =
-    matmulRate === null ? null : matmulRate === ortMatmulRate ? 'ONNX Runtime (MLAS)' : 'PyTorch (its BLAS)';
+  const ceiling = matmulCeiling(
+    derived.matmul?.refsegGflopPerS ?? null,
+    derived.matmul?.pytorchGflopPerS ?? null,
+  );
+  const { onnxruntime: ortMatmulRate, best: matmulRate, bestFrom: matmulSource } = ceiling;
   const fwdRate = derived.full?.refsegGflopPerS ?? null;
   const targets = [
     target('forward time ≤ 0.6 × PyTorch', derived.full?.timeRatio ?? null, TARGETS.forwardTimeRatio, false),
@@ -445,13 +445,7 @@ export async function run(args: BenchArgs): Promise<number> {
     results: Object.fromEntries(
       Object.entries(rows).map(([name, r]) => [name, { ...r, derived: derived[name as CaseName] }]),
     ),
-    matmulRateGflopPerS: {
-      n: matmulN,
-      onnxruntime: ortMatmulRate,
-      pytorch: peerMatmulRate,
-      best: matmulRate,
-      bestFrom: matmulSource,
-    },
+    matmulRateGflopPerS: { n: matmulN, ...ceiling },
     forwardFractionOfMatmul: {
       ofBest: ratio(fwdRate, matmulRate),
       ofOnnxRuntime: ratio(fwdRate, ortMatmulRate),

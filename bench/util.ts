@@ -297,6 +297,16 @@ export const gflops = (macs: number | null | undefined, ms: number | null | unde
 export const ratio = (a: number | null | undefined, b: number | null | undefined): number | null =>
   a != null && b != null && b > 0 ? a / b : null;
 
+/**
+ * The machine's matmul rate (GFLOP/s): the best measured, ONNX Runtime's (MLAS) or the PyTorch
+ * peer's (its BLAS; OpenBLAS can be faster), the ceiling design.md §4 measures forward rates against.
+ */
+export function matmulCeiling(onnxruntime: number | null, pytorch: number | null) {
+  const best = onnxruntime === null ? pytorch : Math.max(onnxruntime, pytorch ?? 0);
+  const bestFrom = best === null ? null : best === onnxruntime ? 'ONNX Runtime (MLAS)' : 'PyTorch (its BLAS)';
+  return { onnxruntime, pytorch, best, bestFrom };
+}
+
 export interface Target {
   name: string;
   value: number | null;

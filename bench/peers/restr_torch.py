@@ -16,14 +16,13 @@ Run with Debian's python3-torch (the pyenv `python3` on PATH has no torch):
 import argparse
 import json
 import os
-import resource
 import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.dont_write_bytecode = True  # no __pycache__ left in bench/peers or scripts/golden
 sys.path.insert(0, HERE)  # vit_torch: the memory and statistics helpers the engine peer uses
-from vit_torch import mib, reset_peak, stats, status_kib  # noqa: E402
+from vit_torch import measure, mib, status_kib  # noqa: E402
 
 
 def main():
@@ -85,29 +84,7 @@ def main():
         with torch.inference_mode():
             return golden.forward(c, p, image, words, {})
 
-    out['setupMs'] = (time.perf_counter() - t_setup) * 1e3
-    out['setupRssMiB'] = mib(status_kib('VmRSS'))
-
-    for _ in range(a.warmup):
-        run()
-    out['afterWarmupRssMiB'] = mib(status_kib('VmRSS'))
-    # The peak so far (import, setup, warmup), read before the reset below clears the mark.
-    out['setupPeakRssMiB'] = mib(status_kib('VmHWM'))
-    out['peakRssResettable'] = reset_peak()
-    samples = []
-    r0 = resource.getrusage(resource.RUSAGE_SELF)
-    for _ in range(a.repeat):
-        t0 = time.perf_counter()
-        run()
-        samples.append((time.perf_counter() - t0) * 1e3)
-    r1 = resource.getrusage(resource.RUSAGE_SELF)
-    out['timeMs'] = stats(samples)
-    # CPU time of all threads over wall time: about the number of busy threads when alone on the machine.
-    out['timeMs']['cpuPerWall'] = ((r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)) * 1e3 / sum(samples)
-    out['runPeakRssMiB'] = mib(status_kib('VmHWM')) if out['peakRssResettable'] else None
-    # ru_maxrss (KiB on Linux) follows the reset too, so the process peak is the larger of the two marks.
-    out['processPeakRssMiB'] = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, out['setupPeakRssMiB'] or 0)
-    print(json.dumps(out))
+    measure(out, run, t_setup, a.warmup, a.repeat)
 
 
 if __name__ == '__main__':

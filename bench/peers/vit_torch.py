@@ -57,6 +57,34 @@ def stats(samples):
     return {'median': q(0.5), 'min': s[0], 'p95': q(0.95), 'mean': sum(s) / len(s), 'n': len(s), 'samples': list(samples)}
 
 
+def measure(out, run, t_setup, warmup, repeat):
+    """Setup time and memory, warm-up, then `repeat` timed runs: fills `out` and prints it as JSON
+    (the record bench/*.ts reads; both peers use it)."""
+    out['setupMs'] = (time.perf_counter() - t_setup) * 1e3
+    out['setupRssMiB'] = mib(status_kib('VmRSS'))
+
+    for _ in range(warmup):
+        run()
+    out['afterWarmupRssMiB'] = mib(status_kib('VmRSS'))
+    # The peak so far (import, setup, warmup), read before the reset below clears the mark.
+    out['setupPeakRssMiB'] = mib(status_kib('VmHWM'))
+    out['peakRssResettable'] = reset_peak()
+    samples = []
+    r0 = resource.getrusage(resource.RUSAGE_SELF)
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        run()
+        samples.append((time.perf_counter() - t0) * 1e3)
+    r1 = resource.getrusage(resource.RUSAGE_SELF)
+    out['timeMs'] = stats(samples)
+    # CPU time of all threads over wall time: about the number of busy threads when alone on the machine.
+    out['timeMs']['cpuPerWall'] = ((r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)) * 1e3 / sum(samples)
+    out['runPeakRssMiB'] = mib(status_kib('VmHWM')) if out['peakRssResettable'] else None
+    # ru_maxrss (KiB on Linux) follows the reset too, so the process peak is the larger of the two marks.
+    out['processPeakRssMiB'] = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, out['setupPeakRssMiB'] or 0)
+    print(json.dumps(out))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--case', required=True, choices=['matmul', 'forward', 'fwdbwd', 'train'])
@@ -194,29 +222,7 @@ def main():
                 loss.backward()
                 opt.step()
                 opt.zero_grad(set_to_none=True)
-    out['setupMs'] = (time.perf_counter() - t_setup) * 1e3
-    out['setupRssMiB'] = mib(status_kib('VmRSS'))
-
-    for _ in range(a.warmup):
-        run()
-    out['afterWarmupRssMiB'] = mib(status_kib('VmRSS'))
-    # The peak so far (import, setup, warmup), read before the reset below clears the mark.
-    out['setupPeakRssMiB'] = mib(status_kib('VmHWM'))
-    out['peakRssResettable'] = reset_peak()
-    samples = []
-    r0 = resource.getrusage(resource.RUSAGE_SELF)
-    for _ in range(a.repeat):
-        t0 = time.perf_counter()
-        run()
-        samples.append((time.perf_counter() - t0) * 1e3)
-    r1 = resource.getrusage(resource.RUSAGE_SELF)
-    out['timeMs'] = stats(samples)
-    # CPU time of all threads over wall time: about the number of busy threads when alone on the machine.
-    out['timeMs']['cpuPerWall'] = ((r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)) * 1e3 / sum(samples)
-    out['runPeakRssMiB'] = mib(status_kib('VmHWM')) if out['peakRssResettable'] else None
-    # ru_maxrss (KiB on Linux) follows the reset too, so the process peak is the larger of the two marks.
-    out['processPeakRssMiB'] = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, out['setupPeakRssMiB'] or 0)
-    print(json.dumps(out))
+    measure(out, run, t_setup, a.warmup, a.repeat)
 
 
 if __name__ == '__main__':
