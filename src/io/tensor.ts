@@ -7,6 +7,7 @@
 
 import * as os from 'node:os';
 import type { DType, TensorData } from '../graph/graph.js';
+import { f16ArrayToF32 } from './float16.js';
 
 export type { DType, TensorData };
 
@@ -186,4 +187,21 @@ export function viewExtent(
     if (!Number.isSafeInteger(last)) return 'view extent overflows';
   }
   return last;
+}
+
+/**
+ * A floating-point tensor's values as float32 (float32 data is returned as is, not copied; float16
+ * and float64 are converted); null for any other dtype, so the caller names the tensor in its error.
+ */
+export function floatDataAsF32(t: IoTensor): Float32Array | null {
+  switch (t.dtype) {
+    case 'float32':
+      return t.data as Float32Array;
+    case 'float16':
+      return f16ArrayToF32(t.data as Uint16Array);
+    case 'float64':
+      return Float32Array.from(t.data as Float64Array);
+    default:
+      return null;
+  }
 }

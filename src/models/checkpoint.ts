@@ -12,7 +12,6 @@ import { getPath } from './overrides.js';
 import type { AnyModelDef, ModelDef } from './model.js';
 import { parameterSpecs } from './build.js';
 import { modelForFormat } from './registry.js';
-import { f16ArrayToF32 } from '../io/float16.js';
 import {
   type SafetensorsFile,
   loadSafetensors,
@@ -20,7 +19,7 @@ import {
   saveSafetensorsAtomic,
   writeSafetensors,
 } from '../io/safetensors.js';
-import type { IoTensor } from '../io/tensor.js';
+import { type IoTensor, floatDataAsF32 } from '../io/tensor.js';
 
 export class CheckpointError extends Error {
   override name = 'CheckpointError';
@@ -162,11 +161,8 @@ function fromFile(file: SafetensorsFile, source: string): ModelCheckpoint {
         `tensor '${s.name}' is [${t.shape.join(',')}], the config needs [${s.shape.join(',')}]`,
       );
     }
-    let data: Float32Array;
-    if (t.dtype === 'float32') data = t.data as Float32Array;
-    else if (t.dtype === 'float16') data = f16ArrayToF32(t.data as Uint16Array);
-    else if (t.dtype === 'float64') data = Float32Array.from(t.data as Float64Array);
-    else
+    const data = floatDataAsF32(t);
+    if (!data)
       throw new CheckpointError(source, `tensor '${s.name}' is ${t.dtype}, expected a floating-point type`);
     const bad = data.findIndex((x) => !Number.isFinite(x));
     if (bad >= 0)

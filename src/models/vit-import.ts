@@ -24,10 +24,9 @@
 
 import * as fs from 'node:fs';
 import { withFileSource } from '../io/bytes.js';
-import { f16ArrayToF32 } from '../io/float16.js';
 import { loadNpz } from '../io/npz.js';
 import { loadSafetensors } from '../io/safetensors.js';
-import { type IoTensor, bytesOf, gatherStrided } from '../io/tensor.js';
+import { type IoTensor, bytesOf, floatDataAsF32, gatherStrided } from '../io/tensor.js';
 import { TorchTensor, readTorchObject } from '../io/torch.js';
 import { ZipReader } from '../io/zip.js';
 import { buildInference } from './build.js';
@@ -79,16 +78,10 @@ const IGNORED: readonly RegExp[] = [
 const shapeStr = (s: readonly number[]) => `[${s.join(',')}]`;
 
 function toFloat32(t: IoTensor, name: string, source: string): Float32Array {
-  switch (t.dtype) {
-    case 'float32':
-      return t.data as Float32Array;
-    case 'float16':
-      return f16ArrayToF32(t.data as Uint16Array);
-    case 'float64':
-      return Float32Array.from(t.data as Float64Array);
-    default:
-      throw new VitImportError(source, `tensor '${name}' is ${t.dtype}, expected a floating-point type`);
-  }
+  const data = floatDataAsF32(t);
+  if (!data)
+    throw new VitImportError(source, `tensor '${name}' is ${t.dtype}, expected a floating-point type`);
+  return data;
 }
 
 /** `data` of `shape` with its axes permuted (out axis i = in axis perm[i]), in C order. */

@@ -12,8 +12,7 @@
 // (the FPN reads the layer outputs, spec §1.2). Any other `beit3.` key is an error: it would mean
 // a different architecture.
 
-import { f16ArrayToF32 } from '../../io/float16.js';
-import type { IoTensor } from '../../io/tensor.js';
+import { type IoTensor, floatDataAsF32 } from '../../io/tensor.js';
 import { loadTorch } from '../../io/torch.js';
 import { buildInference, initModel } from '../build.js';
 import { type SharedRisConfig, gridSize } from './config.js';
@@ -103,16 +102,10 @@ export function resampleGridBicubic(grid: Float32Array, g: number, G: number, di
 }
 
 function toFloat32(t: IoTensor, name: string, source: string): Float32Array {
-  switch (t.dtype) {
-    case 'float32':
-      return t.data as Float32Array;
-    case 'float16':
-      return f16ArrayToF32(t.data as Uint16Array);
-    case 'float64':
-      return Float32Array.from(t.data as Float64Array);
-    default:
-      throw new Beit3ImportError(source, `tensor '${name}' is ${t.dtype}, expected a floating-point type`);
-  }
+  const data = floatDataAsF32(t);
+  if (!data)
+    throw new Beit3ImportError(source, `tensor '${name}' is ${t.dtype}, expected a floating-point type`);
+  return data;
 }
 
 const shapeStr = (s: readonly number[]) => `[${s.join(',')}]`;
