@@ -6,6 +6,7 @@
 
 import { test, before, after, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
+import { runCli } from '../helpers/cli.js';
 import { cp, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,19 +29,7 @@ after(async () => {
 });
 
 /** `refseg eval ...argv` in-process, console and stderr captured. */
-async function run(t: TestContext, ...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  t.mock.method(console, 'log', (...a: unknown[]) => out.push(a.join(' ')));
-  t.mock.method(console, 'error', (...a: unknown[]) => err.push(a.join(' ')));
-  t.mock.method(process.stderr, 'write', (s: string | Uint8Array) => (err.push(String(s)), true));
-  try {
-    const code = await evalCommand.run(argv);
-    return { code, out: out.join('\n'), err: err.join('\n') };
-  } finally {
-    t.mock.restoreAll();
-  }
-}
+const run = (t: TestContext, ...argv: string[]) => runCli(t, evalCommand, argv);
 
 const common = (): string[] => [
   '--checkpoint',

@@ -8,6 +8,7 @@
 
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
+import { runCli, testTrainOptions } from '../helpers/cli.js';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -45,17 +46,7 @@ const TINY = [
   'decoder.mlpDim=16',
 ].flatMap((s) => ['--set', s]);
 
-async function init(t: TestContext, ...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  t.mock.method(console, 'log', (...a: unknown[]) => out.push(a.join(' ')));
-  t.mock.method(console, 'error', (...a: unknown[]) => err.push(a.join(' ')));
-  try {
-    return { code: await modelCommands.init!.run(argv), out: out.join('\n'), err: err.join('\n') };
-  } finally {
-    t.mock.restoreAll();
-  }
-}
+const init = (t: TestContext, ...argv: string[]) => runCli(t, modelCommands.init!, argv);
 
 // A minimal sentencepiece ModelProto: pieces (field 1: piece, score, type) and an identity
 // normalizer (field 3, no character map; add_dummy_prefix, whitespace handling by default).
@@ -164,34 +155,10 @@ test('init --beit3 --spm: the encoder is the BEiT-3 checkpoint, the SentencePiec
   const data = join(dir, 'data');
   await writeSynthDataset({ flavor: 'synth-refcoco', out: data, images: 8, size: 64, seed: 0 });
   const run = join(dir, 'run');
-  const tr = await train({
-    config: 'shared-ris-tiny', // train resolves it; --init's checkpoint config is the one used
-    sets: [],
-    init: out,
-    data,
-    dataset: 'synth-refcoco',
-    split: 'train',
-    valSplit: 'val',
-    out: run,
-    steps: 2,
-    batch: 2,
-    lr: 1e-4,
-    visionLrMult: 1,
-    weightDecay: 5e-4,
-    warmup: 0,
-    schedule: 'constant',
-    clipNorm: null,
-    seed: 0,
-    augment: false,
-    evalEvery: 0,
-    evalLimit: 0,
-    checkpointEvery: 100,
-    stopAt: 0,
-    maxNonFinite: 5,
-    threads: 1,
-    resume: false,
-    quiet: true,
-  });
+  const tr = await train(
+    // train resolves the preset; --init's checkpoint config is the one used
+    testTrainOptions({ config: 'shared-ris-tiny', init: out, data, out: run }),
+  );
   assert.equal(tr.steps, 2);
   assert.ok(Number.isFinite(tr.lastLoss));
   assert.deepEqual(loadModelCheckpoint(join(run, 'last.safetensors')).vocab, ck.vocab);

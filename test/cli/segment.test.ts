@@ -5,6 +5,7 @@
 
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
+import { runCli } from '../helpers/cli.js';
 import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -15,18 +16,7 @@ import { bundledExample, tempCheckpoint } from '../infer/helpers.js';
 const example = bundledExample();
 const [t1, t2] = [example.expressions[0]!.text, example.expressions[6]!.text];
 
-async function run(t: TestContext, ...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  t.mock.method(console, 'log', (...a: unknown[]) => out.push(a.join(' ')));
-  t.mock.method(console, 'error', (...a: unknown[]) => err.push(a.join(' ')));
-  try {
-    const code = await segmentCommand.run(argv);
-    return { code, out: out.join('\n'), err: err.join('\n') };
-  } finally {
-    t.mock.restoreAll();
-  }
-}
+const run = (t: TestContext, ...argv: string[]) => runCli(t, segmentCommand, argv);
 
 /** Pixels as stored: channels from the file's header (sharp's raw output would expand gray to RGB). */
 async function raw(path: string) {

@@ -6,6 +6,7 @@
 
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
+import { runCli } from '../helpers/cli.js';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -37,22 +38,8 @@ const TINY = [
   'fusion.mlpDim=32',
 ].flatMap((s) => ['--set', s]);
 
-async function run(
-  t: TestContext,
-  cmd: { run(argv: string[]): Promise<number> },
-  ...argv: string[]
-): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  t.mock.method(console, 'log', (...a: unknown[]) => out.push(a.join(' ')));
-  t.mock.method(console, 'error', (...a: unknown[]) => err.push(a.join(' ')));
-  t.mock.method(process.stderr, 'write', () => true);
-  try {
-    return { code: await cmd.run(argv), out: out.join('\n'), err: err.join('\n') };
-  } finally {
-    t.mock.restoreAll();
-  }
-}
+const run = (t: TestContext, cmd: { run(argv: string[]): Promise<number> }, ...argv: string[]) =>
+  runCli(t, cmd, argv);
 
 test('init --vit --glove --data --dataset writes a ready-to-train checkpoint; train --init runs from it', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'refseg-init-pretrained-'));

@@ -8,39 +8,26 @@ import { join } from 'node:path';
 import { writeSynthDataset } from '../../src/data/synth/generate.js';
 import { loadModelCheckpoint } from '../../src/models/checkpoint.js';
 import { type TrainOptions, train } from '../../src/train/train.js';
+import { testTrainOptions } from '../helpers/cli.js';
 
 const root = mkdtempSync(join(tmpdir(), 'refseg-resume-'));
 test.after(() => rmSync(root, { recursive: true, force: true }));
 
 function options(out: string, extra: Partial<TrainOptions> = {}): TrainOptions {
-  return {
+  return testTrainOptions({
     config: 'restr-tiny',
     sets: ['imageSize=64', 'vision.depth=1', 'language.depth=1', 'fusion.depth=2'],
     data: join(root, 'data'),
-    dataset: 'synth-refcoco',
-    split: 'train',
-    valSplit: 'val',
     out,
     steps: 6,
-    batch: 2,
     lr: 1e-3,
-    visionLrMult: 1,
-    weightDecay: 5e-4,
     warmup: 0.2,
     schedule: 'poly',
     clipNorm: 1,
     seed: 3,
     augment: true,
-    evalEvery: 0,
-    evalLimit: 0,
-    checkpointEvery: 100,
-    stopAt: 0,
-    maxNonFinite: 5,
-    threads: 1,
-    resume: false,
-    quiet: true,
     ...extra,
-  };
+  });
 }
 
 const losses = (dir: string) =>
@@ -51,7 +38,13 @@ const losses = (dir: string) =>
     .filter((l) => l.loss !== undefined);
 
 test('N steps + stop + resume + N steps equals 2N straight steps', async () => {
-  await writeSynthDataset({ flavor: 'synth-refcoco', out: join(root, 'data'), images: 24, size: 64, seed: 1 });
+  await writeSynthDataset({
+    flavor: 'synth-refcoco',
+    out: join(root, 'data'),
+    images: 24,
+    size: 64,
+    seed: 1,
+  });
   const straight = join(root, 'straight');
   const split = join(root, 'split');
   await train(options(straight));
@@ -63,7 +56,11 @@ test('N steps + stop + resume + N steps equals 2N straight steps', async () => {
   const a = losses(straight);
   const b = losses(split);
   assert.equal(a.length, 6);
-  assert.deepEqual(b.map((l) => [l.step, l.loss]), a.map((l) => [l.step, l.loss]), 'same losses, bit for bit');
+  assert.deepEqual(
+    b.map((l) => [l.step, l.loss]),
+    a.map((l) => [l.step, l.loss]),
+    'same losses, bit for bit',
+  );
   assert.ok(a[0]!.loss !== a[5]!.loss, 'the weights moved');
   const wa = loadModelCheckpoint(join(straight, 'last.safetensors')).params;
   const wb = loadModelCheckpoint(join(split, 'last.safetensors')).params;

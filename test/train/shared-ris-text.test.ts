@@ -4,7 +4,7 @@
 // metadata round-trips, and a Shared-RIS checkpoint trained from scratch is read by eval and
 // segment with exactly the token ids training fed.
 
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -27,7 +27,8 @@ import { Vocabulary } from '../../src/data/tokenizer.js';
 import { loadModelCheckpoint } from '../../src/models/checkpoint.js';
 import { resolveConfig } from '../../src/models/registry.js';
 import type { SharedRisConfig } from '../../src/models/shared-ris/config.js';
-import { type TrainOptions, train } from '../../src/train/train.js';
+import { train } from '../../src/train/train.js';
+import { runCli, testTrainOptions } from '../helpers/cli.js';
 
 const root = mkdtempSync(join(tmpdir(), 'refseg-srtext-'));
 test.after(() => rmSync(root, { recursive: true, force: true }));
@@ -117,26 +118,11 @@ test('textEncoderFor checks the vocabulary against the model: framing and table 
 
 // ---------------------------------------------------------------- train from scratch, eval, segment
 
-async function capture(
-  t: TestContext,
-  fn: () => Promise<number>,
-): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  t.mock.method(console, 'log', (...a: unknown[]) => out.push(a.join(' ')));
-  t.mock.method(console, 'error', (...a: unknown[]) => err.push(a.join(' ')));
-  try {
-    return { code: await fn(), out: out.join('\n'), err: err.join('\n') };
-  } finally {
-    t.mock.restoreAll();
-  }
-}
-
 test('Shared-RIS from scratch: train, then eval and segment read the checkpoint with the ids training fed', async (t) => {
   const data = join(root, 'data');
   await writeSynthDataset({ flavor: 'synth-refcoco', out: data, images: 16, size: 64, seed: 2 });
   const out = join(root, 'run');
-  const o: TrainOptions = {
+  const o = testTrainOptions({
     config: 'shared-ris-tiny',
     sets: [
       'imageSize=64',
@@ -148,29 +134,15 @@ test('Shared-RIS from scratch: train, then eval and segment read the checkpoint 
       'decoder.mlpDim=32',
     ],
     data,
-    dataset: 'synth-refcoco',
-    split: 'train',
-    valSplit: 'val',
     out,
     steps: 3,
-    batch: 2,
     lr: 1e-3,
-    visionLrMult: 1,
-    weightDecay: 5e-4,
-    warmup: 0,
     schedule: 'poly',
     clipNorm: 1,
     seed: 1,
-    augment: false,
     evalEvery: 3,
     evalLimit: 4,
-    checkpointEvery: 100,
-    stopAt: 0,
-    maxNonFinite: 5,
-    threads: 1,
-    resume: false,
-    quiet: true,
-  };
+  });
   const r = await train(o);
   assert.equal(r.steps, 3);
   assert.ok(Number.isFinite(r.lastLoss));
@@ -218,21 +190,19 @@ test('Shared-RIS from scratch: train, then eval and segment read the checkpoint 
 
   // eval and segment run on the checkpoint
   const best = join(out, 'best.safetensors');
-  const ev = await capture(t, () =>
-    evalCommand.run([
-      '--checkpoint',
-      best,
-      '--data',
-      data,
-      '--dataset',
-      'synth-refcoco',
-      '--threads',
-      '1',
-      '--json',
-      '--out',
-      join(root, 'eval'),
-    ]),
-  );
+  const ev = await runCli(t, evalCommand, [
+    '--checkpoint',
+    best,
+    '--data',
+    data,
+    '--dataset',
+    'synth-refcoco',
+    '--threads',
+    '1',
+    '--json',
+    '--out',
+    join(root, 'eval'),
+  ]);
   assert.equal(ev.code, 0, ev.err);
   const report = JSON.parse(readFileSync(join(root, 'eval.json'), 'utf8')) as {
     model: string;
@@ -245,20 +215,18 @@ test('Shared-RIS from scratch: train, then eval and segment read the checkpoint 
   assert.ok(report.oIoU >= 0 && report.oIoU <= 1);
 
   const image = valSet.samples[0]!.file;
-  const seg = await capture(t, () =>
-    segmentCommand.run([
-      '--checkpoint',
-      best,
-      '--image',
-      image,
-      '--text',
-      valSet.samples[0]!.sentence,
-      '--out',
-      join(root, 'mask.png'),
-      '--threads',
-      '1',
-      '--json',
-    ]),
-  );
+  const seg = await runCli(t, segmentCommand, [
+    '--checkpoint',
+    best,
+    '--image',
+    image,
+    '--text',
+    valSet.samples[0]!.sentence,
+    '--out',
+    join(root, 'mask.png'),
+    '--threads',
+    '1',
+    '--json',
+  ]);
   assert.equal(seg.code, 0, seg.err);
 });

@@ -13,7 +13,7 @@ import type { HostTensor } from '../../src/runtime/session.js';
 
 function lcg(seed: number): () => number {
   let s = seed >>> 0;
-  return () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+  return () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32;
 }
 
 const [B, N, D] = [4, 8, 16];
@@ -28,7 +28,11 @@ function buildTiny() {
   h = layerNorm(s.sub('norm'), h, D, 1e-6);
   const logits = op.mul(linear(s.sub('head'), h, D, 1), scale);
   const loss = bceWithLogits(logits, y);
-  const step = buildTrainStep({ registry: s.registry, loss, adamw: { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, clipNorm: 1 } });
+  const step = buildTrainStep({
+    registry: s.registry,
+    loss,
+    adamw: { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, clipNorm: 1 },
+  });
   return { step, specs: [...s.registry.specs.values()] };
 }
 

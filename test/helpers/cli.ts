@@ -1,0 +1,60 @@
+// In-process runs of `refseg` commands for the CLI tests: console output captured, and raw stderr
+// writes (progress bars) captured into `err` too, so nothing reaches the test runner's output.
+
+import type { TestContext } from 'node:test';
+import type { TrainOptions } from '../../src/train/train.js';
+
+export interface CliResult {
+  code: number;
+  out: string;
+  err: string;
+}
+
+export async function runCli(
+  t: TestContext,
+  cmd: { run(argv: string[]): Promise<number> },
+  argv: readonly string[],
+): Promise<CliResult> {
+  const out: string[] = [];
+  const err: string[] = [];
+  t.mock.method(console, 'log', (...a: unknown[]) => out.push(a.join(' ')));
+  t.mock.method(console, 'error', (...a: unknown[]) => err.push(a.join(' ')));
+  t.mock.method(process.stderr, 'write', (s: string | Uint8Array) => (err.push(String(s)), true));
+  try {
+    const code = await cmd.run([...argv]);
+    return { code, out: out.join('\n'), err: err.join('\n') };
+  } finally {
+    t.mock.restoreAll();
+  }
+}
+
+/** `train()` options for a short, quiet, single-threaded test run; tests override what they test. */
+export function testTrainOptions(
+  o: Pick<TrainOptions, 'config' | 'data' | 'out'> & Partial<TrainOptions>,
+): TrainOptions {
+  return {
+    sets: [],
+    dataset: 'synth-refcoco',
+    split: 'train',
+    valSplit: 'val',
+    steps: 2,
+    batch: 2,
+    lr: 1e-4,
+    visionLrMult: 1,
+    weightDecay: 5e-4,
+    warmup: 0,
+    schedule: 'constant',
+    clipNorm: null,
+    seed: 0,
+    augment: false,
+    evalEvery: 0,
+    evalLimit: 0,
+    checkpointEvery: 100,
+    stopAt: 0,
+    maxNonFinite: 5,
+    threads: 1,
+    resume: false,
+    quiet: true,
+    ...o,
+  };
+}
