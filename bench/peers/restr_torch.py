@@ -22,7 +22,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.dont_write_bytecode = True  # no __pycache__ left in bench/peers or scripts/golden
 sys.path.insert(0, HERE)  # vit_torch: the memory and statistics helpers the engine peer uses
-from vit_torch import measure, mib, status_kib  # noqa: E402
+from vit_torch import measure, mib, runtime_record, status_kib  # noqa: E402
 
 
 def main():
@@ -52,18 +52,8 @@ def main():
         pass
     rss_after_import = mib(status_kib('VmRSS'))
 
-    out = {
-        'case': a.case,
-        'torch': torch.__version__,
-        'threads': torch.get_num_threads(),
-        'interopThreads': torch.get_num_interop_threads(),
-        'python': sys.version.split()[0],
-        'blas': 'OpenBLAS' if 'openblas' in open('/proc/self/maps').read().lower() else 'unknown',
-        'pythonRssMiB': baseline_rss,
-        'baselineRssMiB': rss_after_import,  # the runtime alone: python + torch imported
-        'importMs': (time.perf_counter() - t_import) * 1e3,
-        'model': 'scripts/golden/restr.py forward',
-    }
+    out = runtime_record(torch, a.case, baseline_rss, rss_after_import, t_import)
+    out['model'] = 'scripts/golden/restr.py forward'
 
     t_setup = time.perf_counter()
     B, S, L, V = a.batch, c['imageSize'], c['language']['maxWords'], c['language']['vocabSize']

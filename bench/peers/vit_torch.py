@@ -57,6 +57,21 @@ def stats(samples):
     return {'median': q(0.5), 'min': s[0], 'p95': q(0.95), 'mean': sum(s) / len(s), 'n': len(s), 'samples': list(samples)}
 
 
+def runtime_record(torch, case, baseline_rss, rss_after_import, t_import):
+    """The start of a peer's JSON record: versions, threads, BLAS and the memory before any model."""
+    return {
+        'case': case,
+        'torch': torch.__version__,
+        'threads': torch.get_num_threads(),
+        'interopThreads': torch.get_num_interop_threads(),
+        'python': sys.version.split()[0],
+        'blas': 'OpenBLAS' if 'openblas' in open('/proc/self/maps').read().lower() else 'unknown',
+        'pythonRssMiB': baseline_rss,
+        'baselineRssMiB': rss_after_import,  # the runtime alone: python + torch imported
+        'importMs': (time.perf_counter() - t_import) * 1e3,
+    }
+
+
 def measure(out, run, t_setup, warmup, repeat):
     """Setup time and memory, warm-up, then `repeat` timed runs: fills `out` and prints it as JSON
     (the record bench/*.ts reads; both peers use it)."""
@@ -167,17 +182,7 @@ def main():
                 x = b(x)
             return self.norm(x)
 
-    out = {
-        'case': a.case,
-        'torch': torch.__version__,
-        'threads': torch.get_num_threads(),
-        'interopThreads': torch.get_num_interop_threads(),
-        'python': sys.version.split()[0],
-        'blas': 'OpenBLAS' if 'openblas' in open('/proc/self/maps').read().lower() else 'unknown',
-        'pythonRssMiB': baseline_rss,
-        'baselineRssMiB': rss_after_import,  # the runtime alone: python + torch imported
-        'importMs': (time.perf_counter() - t_import) * 1e3,
-    }
+    out = runtime_record(torch, a.case, baseline_rss, rss_after_import, t_import)
 
     t_setup = time.perf_counter()
     if a.case == 'matmul':
