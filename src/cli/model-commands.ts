@@ -69,7 +69,7 @@ Ready-to-train ReSTR checkpoints (docs/datasets.md says where the files come fro
   --glove FILE               word-embedding rows of the vocabulary's words from a GloVe text file
                              (.txt or .txt.gz) of language.wordDim dimensions; needs a vocabulary
                              (--data/--dataset or --vocab); prints the coverage
-Then: refseg train --init model.safetensors --config restr-b16 --data DIR --dataset NAME ...
+Then: refseg train --init model.safetensors --data DIR --dataset NAME ...
 
 Ready-to-train Shared-RIS checkpoints (--data/--dataset also work for Shared-RIS: they store the word
 vocabulary 'refseg train' builds from scratch, framed [CLS] words [EOT] and padded with <pad> = 1):
@@ -82,7 +82,7 @@ vocabulary 'refseg train' builds from scratch, framed [CLS] words [EOT] and padd
                              the checkpoint: text is encoded [CLS] pieces [EOT] with BEiT-3's ids,
                              padded with 1. Its ids must fit encoder.vocabSize (without --beit3, the
                              size is set from the model unless --vocab-size is given)
-Then: refseg train --init model.safetensors --config shared-ris-b16 --data DIR --dataset NAME ...`;
+Then: refseg train --init model.safetensors --data DIR --dataset NAME ...`;
 
 const init: Command = {
   summary:

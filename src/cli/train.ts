@@ -8,6 +8,7 @@ import { UsageError, intFlag, numberFlag, required, runCommand } from './args.js
 import type { Command } from './commands.js';
 
 const HELP = `Usage: refseg train --config <preset|file.json> --data DIR --dataset NAME --out RUN [options]
+       refseg train --init CKPT --data DIR --dataset NAME --out RUN [options]
 
 Trains a model with the one-graph training step (forward + loss + backward + AdamW on ONNX Runtime).
 Writes RUN/last.safetensors and RUN/best.safetensors (model checkpoints with the vocabulary),
@@ -15,7 +16,8 @@ RUN/train-state.safetensors (everything needed to resume exactly), RUN/log.jsonl
 
   --config C            preset (${presetNames().join(', ')}) or config JSON file
   --set key=value       override a config field (repeatable), e.g. --set fusion.depth=2
-  --init CKPT           start from these weights (e.g. made by 'refseg init --vit'); keeps its vocabulary
+  --init CKPT           start from these weights (e.g. made by 'refseg init --vit'): the checkpoint's
+                        config and vocabulary are used, so --config and --set are refused with it
   --data DIR            dataset root (refer layout)
   --dataset NAME        ${DATASET_NAMES.join(', ')}
   --split S             training split (default train)
@@ -78,6 +80,9 @@ export const trainCommand: Command = {
         allowPositionals: false,
       });
       const resume = v.resume ?? false;
+      if (v.init && (v.config || v.set)) {
+        throw new UsageError(`--init ${v.init} brings its own config; drop ${v.config ? '--config' : '--set'} (the checkpoint's config is the one trained)`);
+      }
       const dataset = required('dataset', v.dataset, DATASET_NAMES.join(', '));
       if (!(DATASET_NAMES as readonly string[]).includes(dataset)) {
         throw new UsageError(`--dataset must be one of ${DATASET_NAMES.join(', ')}, got '${dataset}'`);
@@ -85,7 +90,7 @@ export const trainCommand: Command = {
       const schedule = v.schedule ?? 'poly';
       if (!['poly', 'cosine', 'constant'].includes(schedule)) throw new UsageError(`--schedule must be poly, cosine or constant, got '${schedule}'`);
       const o: TrainOptions = {
-        config: resume ? (v.config ?? '') : required('config', v.config, `a preset: ${presetNames().join(', ')}; or a .json file`),
+        config: resume || v.init ? (v.config ?? '') : required('config', v.config, `a preset: ${presetNames().join(', ')}; or a .json file (or --init CKPT)`),
         sets: v.set ?? [],
         ...(v.init ? { init: v.init } : {}),
         data: required('data', v.data),

@@ -73,6 +73,8 @@ export function buildReport(acc: MetricAccumulator, ctx: ReportContext): EvalRep
 const pct = (x: number): string => (100 * x).toFixed(2);
 
 function row(label: string, g: GroupSummary): string {
+  // An empty bucket has no scores: a dash, not ΣI/ΣU = 0/0 read as 100 % or a mean of nothing as 0 %.
+  if (g.count === 0) return `| ${label} | 0 |${' – |'.repeat(2 + PREC_THRESHOLDS.length)}`;
   const prec = PREC_THRESHOLDS.map((t) => pct(g.precision[String(t)]!));
   return `| ${label} | ${g.count} | ${pct(g.oIoU)} | ${pct(g.mIoU)} | ${prec.join(' | ')} |`;
 }

@@ -35,7 +35,7 @@ import { type Schedule, learningRate } from './schedule.js';
 import { buildTrainStep, stateNames } from './step.js';
 
 export interface TrainOptions {
-  /** Preset name or config JSON file (ignored on resume: the run's own config is used). */
+  /** Preset name or config JSON file (ignored on resume and with `init`: the run's or checkpoint's config is used). */
   config: string;
   sets: string[];
   /** Start from these weights (a model checkpoint, e.g. from `refseg init --vit`). */
@@ -254,6 +254,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   let config: unknown;
   let encoder: TextEncoder;
   let saved: ReturnType<typeof loadRunState> | null = null;
+  let initCk: ReturnType<typeof loadModelCheckpoint> | null = null;
 
   if (resuming) {
     saved = loadRunState(opts.out);
@@ -263,6 +264,10 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     // the run's own vocabulary, read as it was written (text.ts: the same ids as before the stop)
     encoder = textEncoderFromCheckpoint(saved.vocab, def.maxTokens(config), join(opts.out, STATE_FILE));
     log(o, `resuming ${o.out} at step ${saved.st.step}/${o.steps}`);
+  } else if (opts.init) {
+    initCk = loadModelCheckpoint(opts.init);
+    if (!initCk.vocab) throw new Error(`--init ${opts.init}: the checkpoint carries no vocabulary`);
+    ({ def, config } = initCk); // the checkpoint's model and config, never a preset's
   } else {
     ({ def, config } = resolveConfig(opts.config, opts.sets));
   }
@@ -275,13 +280,9 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
 
   let params: Map<string, Float32Array>;
   if (!resuming) {
-    if (o.init) {
-      const ck = loadModelCheckpoint(o.init);
-      if (!ck.vocab) throw new Error(`--init ${o.init}: the checkpoint carries no vocabulary`);
-      def = ck.def;
-      config = ck.config;
-      encoder = textEncoderFor(def, config, ck.vocab, o.init); // word vocabulary or SentencePiece (BEiT-3 import)
-      params = ck.params;
+    if (initCk) {
+      encoder = textEncoderFor(def, config, initCk.vocab, o.init!); // word vocabulary or SentencePiece (BEiT-3 import)
+      params = initCk.params;
     } else {
       // the model's framing decides the layout (text.ts): ReSTR word ids, Shared-RIS [CLS] … [EOT]
       const built = buildTextEncoder(def, config, samples.map((s) => s.sentence));

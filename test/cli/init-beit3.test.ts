@@ -156,8 +156,8 @@ test('init --beit3 --spm: the encoder is the BEiT-3 checkpoint, the SentencePiec
   await writeSynthDataset({ flavor: 'synth-refcoco', out: data, images: 8, size: 64, seed: 0 });
   const run = join(dir, 'run');
   const tr = await train(
-    // train resolves the preset; --init's checkpoint config is the one used
-    testTrainOptions({ config: 'shared-ris-tiny', init: out, data, out: run }),
+    // --init's checkpoint brings the model and its config: no preset
+    testTrainOptions({ config: '', init: out, data, out: run }),
   );
   assert.equal(tr.steps, 2);
   assert.ok(Number.isFinite(tr.lastLoss));

@@ -184,6 +184,8 @@ test('report names threshold, resolution and split, in Markdown and JSON', async
     assert.match(md, /resolution: original/);
     assert.match(md, /skipped as corrupt: 2/);
     assert.match(md, /\| all \| 1 \| 50\.00 \| 50\.00 \| 100\.00 \| 0\.00 \|/);
+    // The 8-10-word bucket is empty: dashes, not 0/0 scored as 100 %.
+    assert.match(md, /\| 8-10 \| 0 \| – \| – \| – \| – \| – \| – \| – \|\n/);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
