@@ -26,11 +26,10 @@ import { TORCH_ADAMW_DEFAULTS, buildTrainStep } from '../src/train/step.js';
 import {
   type BenchArgs,
   type MachineInfo,
-  type MemoryReport,
+  type CaseResult,
   MemoryProbe,
   type PeerResult,
   type Stats,
-  type TimedStats,
   collectGarbage,
   contention,
   findTorchPython,
@@ -88,17 +87,6 @@ interface CaseParams {
   repeat: number;
   matmulN: number;
   dumpDir: string | null;
-}
-
-export interface CaseResult {
-  timeMs: TimedStats;
-  setupMs: number;
-  memory: MemoryReport;
-  /** MACs of one run as counted for GFLOP/s (see the header). */
-  macs: number;
-  params?: number;
-  /** Case-specific numbers; the key carries the unit. */
-  extra?: Record<string, number>;
 }
 
 const f32 = (shape: readonly number[], data: Float32Array): HostTensor => ({ dtype: 'float32', shape, data });

@@ -30,10 +30,10 @@ import type { RestrConfig } from '../src/models/restr/config.js';
 import { restrModel } from '../src/models/restr/model.js';
 import { countParams } from '../src/nn/params.js';
 import { type HostTensor, Session } from '../src/runtime/session.js';
-import type { CaseResult as EngineCaseResult, cases as engineCases } from './engine.js';
+import type { cases as engineCases } from './engine.js';
 import {
   type BenchArgs,
-  type MemoryReport,
+  type CaseResult,
   MemoryProbe,
   type PeerResult,
   type TimedStats,
@@ -84,16 +84,6 @@ interface CaseParams {
   repeat: number;
   seed: number;
   dumpDir: string | null;
-}
-
-export interface CaseResult {
-  timeMs: TimedStats;
-  setupMs: number;
-  memory: MemoryReport;
-  /** MACs of one run of this case's graph (countMacs). */
-  macs: number;
-  /** Parameters this case's graph holds. */
-  params: number;
 }
 
 export function wordsPerSample(c: RestrConfig, batch: number): number[] {
@@ -186,7 +176,7 @@ export const cases: Record<ModelCase, (p: CaseParams) => Promise<CaseResult>> = 
 type EngineMatmulParams = Parameters<(typeof engineCases)['matmul']>[0];
 
 interface Row {
-  refseg: CaseResult | EngineCaseResult | null;
+  refseg: CaseResult | null;
   pytorch: PeerResult | null;
   /** 1-minute load average of the machine when each side's case started and ended. */
   loadAvg: { refseg: [number, number]; pytorch: [number, number] | null };
@@ -272,7 +262,7 @@ export async function run(args: BenchArgs): Promise<number> {
     log(`refseg ${name} …`);
     const t = performance.now();
     const l0 = load();
-    let refseg: CaseResult | EngineCaseResult;
+    let refseg: CaseResult;
     if (name === 'matmul') {
       // bench engine's own matmul case (A single matmul is short: engine runs ≥ 3 warmups, ≥ 10 repeats.)
       const mp: EngineMatmulParams = {
@@ -283,9 +273,8 @@ export async function run(args: BenchArgs): Promise<number> {
         matmulN,
         dumpDir: null,
       };
-      refseg = (
-        await runIsolated<EngineCaseResult>(new URL('./engine.js', import.meta.url).href, 'matmul', mp)
-      ).result;
+      refseg = (await runIsolated<CaseResult>(new URL('./engine.js', import.meta.url).href, 'matmul', mp))
+        .result;
     } else refseg = (await runIsolated<CaseResult>(import.meta.url, name, p)).result;
     const row: Row = { refseg, pytorch: null, loadAvg: { refseg: [l0, load()], pytorch: null } };
     rows[name] = row;
@@ -386,7 +375,7 @@ export async function run(args: BenchArgs): Promise<number> {
   const macsByPart = inspected.rows.map((r) => ({ name: r.name, macs: r.macs * o.batch, sub: r.sub }));
   const peerFull = rows.full?.pytorch ?? null;
   const peerInfo = Object.values(rows).find((r) => r?.pytorch)?.pytorch ?? null;
-  const refParams = rows.full?.refseg && 'params' in rows.full.refseg ? rows.full.refseg.params : null;
+  const refParams = rows.full?.refseg?.params ?? null;
   const paramNote =
     peerFull?.params != null && refParams != null && peerFull.params !== refParams
       ? `note: parameter counts differ (refseg ${refParams}, PyTorch ${peerFull.params})`

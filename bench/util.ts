@@ -127,6 +127,19 @@ export interface MemoryReport {
   processPeakRssMiB: number | null;
 }
 
+/** One timed case of a benchmark (engine, restr): what the isolated child process reports. */
+export interface CaseResult {
+  timeMs: TimedStats;
+  setupMs: number;
+  memory: MemoryReport;
+  /** MACs of one run as counted for GFLOP/s (countMacs over the traced graph, or the case's formula). */
+  macs: number;
+  /** Parameters the case's graph holds (where it has a model). */
+  params?: number;
+  /** Case-specific numbers; the key carries the unit. */
+  extra?: Record<string, number>;
+}
+
 /** Tracks a case's memory phases: call setupDone() after setup, timedStart() before the repeats. */
 export class MemoryProbe {
   private readonly baseline = rssMiB();

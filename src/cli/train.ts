@@ -81,16 +81,26 @@ export const trainCommand: Command = {
       });
       const resume = v.resume ?? false;
       if (v.init && (v.config || v.set)) {
-        throw new UsageError(`--init ${v.init} brings its own config; drop ${v.config ? '--config' : '--set'} (the checkpoint's config is the one trained)`);
+        throw new UsageError(
+          `--init ${v.init} brings its own config; drop ${v.config ? '--config' : '--set'} (the checkpoint's config is the one trained)`,
+        );
       }
       const dataset = required('dataset', v.dataset, DATASET_NAMES.join(', '));
       if (!(DATASET_NAMES as readonly string[]).includes(dataset)) {
         throw new UsageError(`--dataset must be one of ${DATASET_NAMES.join(', ')}, got '${dataset}'`);
       }
       const schedule = v.schedule ?? 'poly';
-      if (!['poly', 'cosine', 'constant'].includes(schedule)) throw new UsageError(`--schedule must be poly, cosine or constant, got '${schedule}'`);
+      if (!['poly', 'cosine', 'constant'].includes(schedule))
+        throw new UsageError(`--schedule must be poly, cosine or constant, got '${schedule}'`);
       const o: TrainOptions = {
-        config: resume || v.init ? (v.config ?? '') : required('config', v.config, `a preset: ${presetNames().join(', ')}; or a .json file (or --init CKPT)`),
+        config:
+          resume || v.init
+            ? (v.config ?? '')
+            : required(
+                'config',
+                v.config,
+                `a preset: ${presetNames().join(', ')}; or a .json file (or --init CKPT)`,
+              ),
         sets: v.set ?? [],
         ...(v.init ? { init: v.init } : {}),
         data: required('data', v.data),

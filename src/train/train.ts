@@ -15,7 +15,12 @@ import type { DatasetName } from '../data/datasets.js';
 import { type Normalization, letterbox, letterboxMask } from '../data/image.js';
 import { Rng } from '../data/random.js';
 import { type ReferSample, loadRefer, readSampleImage, sampleMask } from '../data/refer.js';
-import { type TextEncoder, buildTextEncoder, textEncoderFor, textEncoderFromCheckpoint } from '../data/text.js';
+import {
+  type TextEncoder,
+  buildTextEncoder,
+  textEncoderFor,
+  textEncoderFromCheckpoint,
+} from '../data/text.js';
 import { Graph, type Tensor } from '../graph/graph.js';
 import { evaluate } from '../eval/evaluate.js';
 import { Predictor } from '../infer/predictor.js';
@@ -107,7 +112,8 @@ function buildStep(def: AnyModelDef, config: unknown, o: TrainOptions) {
   const tokens = g.input(def.tokenInput, 'int64', [B, def.maxTokens(config)]);
   const mask = g.input('target_mask', 'float32', [B, 1, S, S]);
   const extra: Record<string, Tensor> = {};
-  for (const [name, t] of Object.entries(def.trainTargets(config, B))) extra[name] = g.input(name, t.dtype, t.shape);
+  for (const [name, t] of Object.entries(def.trainTargets(config, B)))
+    extra[name] = g.input(name, t.dtype, t.shape);
   const dropPath = new Map<string, { attn: Tensor; mlp: Tensor }>();
   for (const b of def.dropPathBlocks(config)) {
     dropPath.set(b.name, {
@@ -212,7 +218,13 @@ async function makeBatch(
   return feeds;
 }
 
-async function saveRunState(dir: string, runner: StepRunner, st: RunState, config: unknown, vocab: unknown): Promise<void> {
+async function saveRunState(
+  dir: string,
+  runner: StepRunner,
+  st: RunState,
+  config: unknown,
+  vocab: unknown,
+): Promise<void> {
   const s = runner.state();
   const tensors = new Map<string, IoTensor>();
   for (const [name, v] of s.params) {
@@ -221,22 +233,35 @@ async function saveRunState(dir: string, runner: StepRunner, st: RunState, confi
     tensors.set(n.m, { dtype: 'float32', shape: [v.length], data: s.m.get(name)! });
     tensors.set(n.v, { dtype: 'float32', shape: [v.length], data: s.v.get(name)! });
   }
-  for (const [name, v] of s.buffers) tensors.set(`buffer.${name}`, { dtype: 'float32', shape: [v.length], data: v });
-  const metadata = { format: st.format, state: JSON.stringify(st), config: JSON.stringify(config), vocab: JSON.stringify(vocab) };
+  for (const [name, v] of s.buffers)
+    tensors.set(`buffer.${name}`, { dtype: 'float32', shape: [v.length], data: v });
+  const metadata = {
+    format: st.format,
+    state: JSON.stringify(st),
+    config: JSON.stringify(config),
+    vocab: JSON.stringify(vocab),
+  };
   await saveSafetensorsAtomic(join(dir, STATE_FILE), tensors, metadata, { rejectNonFinite: true });
 }
 
 function loadRunState(dir: string) {
   const path = join(dir, STATE_FILE);
   const f = loadSafetensors(path);
-  if (f.metadata.format !== 'refseg.train/1') throw new Error(`${path}: not a refseg training state (format '${f.metadata.format}')`);
+  if (f.metadata.format !== 'refseg.train/1')
+    throw new Error(`${path}: not a refseg training state (format '${f.metadata.format}')`);
   const st = JSON.parse(f.metadata.state!) as RunState;
   const get = (n: string) => {
     const t = f.tensors.get(n);
     if (!t) return undefined;
     return t.data as Float32Array;
   };
-  return { st, config: JSON.parse(f.metadata.config!) as unknown, vocab: JSON.parse(f.metadata.vocab!) as unknown, get, names: [...f.tensors.keys()] };
+  return {
+    st,
+    config: JSON.parse(f.metadata.config!) as unknown,
+    vocab: JSON.parse(f.metadata.vocab!) as unknown,
+    get,
+    names: [...f.tensors.keys()],
+  };
 }
 
 export interface TrainResult {
@@ -259,7 +284,13 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   if (resuming) {
     saved = loadRunState(opts.out);
     // The run's own options, except how far to go and how loud to be.
-    o = { ...saved.st.options, steps: opts.steps || saved.st.options.steps, stopAt: opts.stopAt, quiet: opts.quiet, resume: true };
+    o = {
+      ...saved.st.options,
+      steps: opts.steps || saved.st.options.steps,
+      stopAt: opts.stopAt,
+      quiet: opts.quiet,
+      resume: true,
+    };
     ({ def, config } = validateConfig(saved.config)); // re-validated: guards against a hand-edited state
     // the run's own vocabulary, read as it was written (text.ts: the same ids as before the stop)
     encoder = textEncoderFromCheckpoint(saved.vocab, def.maxTokens(config), join(opts.out, STATE_FILE));
@@ -272,10 +303,24 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     ({ def, config } = resolveConfig(opts.config, opts.sets));
   }
 
-  const trainSet = await loadRefer({ root: o.data, dataset: o.dataset, split: o.split, ...(o.splitBy ? { splitBy: o.splitBy } : {}) });
+  const trainSet = await loadRefer({
+    root: o.data,
+    dataset: o.dataset,
+    split: o.split,
+    ...(o.splitBy ? { splitBy: o.splitBy } : {}),
+  });
   const samples = trainSet.samples;
-  if (samples.length < o.batch) throw new Error(`--split ${o.split}: ${samples.length} expressions, fewer than one batch of ${o.batch}`);
-  const valSet = o.evalEvery > 0 ? await loadRefer({ root: o.data, dataset: o.dataset, split: o.valSplit, ...(o.splitBy ? { splitBy: o.splitBy } : {}) }) : null;
+  if (samples.length < o.batch)
+    throw new Error(`--split ${o.split}: ${samples.length} expressions, fewer than one batch of ${o.batch}`);
+  const valSet =
+    o.evalEvery > 0
+      ? await loadRefer({
+          root: o.data,
+          dataset: o.dataset,
+          split: o.valSplit,
+          ...(o.splitBy ? { splitBy: o.splitBy } : {}),
+        })
+      : null;
   const valSamples = valSet ? (o.evalLimit > 0 ? valSet.samples.slice(0, o.evalLimit) : valSet.samples) : [];
 
   let params: Map<string, Float32Array>;
@@ -285,7 +330,11 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       params = initCk.params;
     } else {
       // the model's framing decides the layout (text.ts): ReSTR word ids, Shared-RIS [CLS] … [EOT]
-      const built = buildTextEncoder(def, config, samples.map((s) => s.sentence));
+      const built = buildTextEncoder(
+        def,
+        config,
+        samples.map((s) => s.sentence),
+      );
       encoder = built.encoder;
       config = def.validate(setPath(config, def.configPaths.vocabSize, built.vocabSize));
       params = initModel(def, config, o.seed);
@@ -296,7 +345,10 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   encoder = encoder!;
   const vocabJson = encoder.toJSON();
 
-  log(o, `model ${def.kind}, ${samples.length} training expressions (${o.split}), ${valSamples.length} for validation; vocabulary ${String(getPath(config, def.configPaths.vocabSize))}`);
+  log(
+    o,
+    `model ${def.kind}, ${samples.length} training expressions (${o.split}), ${valSamples.length} for validation; vocabulary ${String(getPath(config, def.configPaths.vocabSize))}`,
+  );
   const stepGraph = buildStep(def, config, o);
   if (resuming) {
     for (const p of stepGraph.params) {
@@ -330,7 +382,13 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   }
 
   const sampler = new BatchSampler(samples.length, { seed: o.seed, batchSize: o.batch }, st.sampler);
-  const schedule: Schedule = { kind: o.schedule, baseLr: o.lr, totalSteps: o.steps, warmupSteps: Math.round(o.warmup * o.steps), power: 0.9 };
+  const schedule: Schedule = {
+    kind: o.schedule,
+    baseLr: o.lr,
+    totalSteps: o.steps,
+    warmupSteps: Math.round(o.warmup * o.steps),
+    power: 0.9,
+  };
   const cache = new ImageCache(1.5 * 2 ** 30);
   const logPath = join(o.out, 'log.jsonl');
   const bar = o.quiet ? null : new Progress('train', o.steps, { unit: 'steps', initial: st.step });
@@ -341,7 +399,13 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
 
   const saveAll = async () => {
     const s = runner.state();
-    await saveModelCheckpoint(join(o.out, 'last.safetensors'), def, config, new Map([...s.params, ...s.buffers]), { vocab: vocabJson });
+    await saveModelCheckpoint(
+      join(o.out, 'last.safetensors'),
+      def,
+      config,
+      new Map([...s.params, ...s.buffers]),
+      { vocab: vocabJson },
+    );
     st.sampler = sampler.state();
     st.t = runner.t;
     st.elapsedS = (performance.now() - t0) / 1000;
@@ -350,18 +414,43 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
 
   const validate = async () => {
     const s = runner.state();
-    const predictor = await Predictor.create(def, config, new Map([...s.params, ...s.buffers]), o.threads ? { threads: o.threads } : {});
+    const predictor = await Predictor.create(
+      def,
+      config,
+      new Map([...s.params, ...s.buffers]),
+      o.threads ? { threads: o.threads } : {},
+    );
     try {
-      const acc = await evaluate({ predictor, encoder, samples: valSamples, dataset: o.dataset, split: o.valSplit, threshold: def.threshold(config), progress: false });
+      const acc = await evaluate({
+        predictor,
+        encoder,
+        samples: valSamples,
+        dataset: o.dataset,
+        split: o.valSplit,
+        threshold: def.threshold(config),
+        progress: false,
+      });
       const sum = acc.summary();
-      await appendFile(logPath, JSON.stringify({ step: st.step, val: { oIoU: sum.oIoU, mIoU: sum.mIoU, count: sum.count } }) + '\n');
-      log(o, `\nstep ${st.step}: val oIoU ${(100 * sum.oIoU).toFixed(2)}  mIoU ${(100 * sum.mIoU).toFixed(2)}  (${sum.count} expressions)`);
+      await appendFile(
+        logPath,
+        JSON.stringify({ step: st.step, val: { oIoU: sum.oIoU, mIoU: sum.mIoU, count: sum.count } }) + '\n',
+      );
+      log(
+        o,
+        `\nstep ${st.step}: val oIoU ${(100 * sum.oIoU).toFixed(2)}  mIoU ${(100 * sum.mIoU).toFixed(2)}  (${sum.count} expressions)`,
+      );
       if (sum.oIoU > st.bestOIoU) {
         st.bestOIoU = sum.oIoU;
-        await saveModelCheckpoint(join(o.out, 'best.safetensors'), def, config, new Map([...s.params, ...s.buffers]), {
-          vocab: vocabJson,
-          metadata: { val_oIoU: String(sum.oIoU), step: String(st.step) },
-        });
+        await saveModelCheckpoint(
+          join(o.out, 'best.safetensors'),
+          def,
+          config,
+          new Map([...s.params, ...s.buffers]),
+          {
+            vocab: vocabJson,
+            metadata: { val_oIoU: String(sum.oIoU), step: String(st.step) },
+          },
+        );
       }
     } finally {
       await predictor.dispose();
@@ -383,7 +472,9 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         lastLoss = r.loss;
         smooth = Number.isNaN(smooth) ? r.loss : 0.95 * smooth + 0.05 * r.loss;
       } else if (++st.nonFinite >= o.maxNonFinite) {
-        throw new Error(`stopping: ${st.nonFinite} non-finite steps in a row at step ${st.step} (weights were left unchanged; last good checkpoint kept)`);
+        throw new Error(
+          `stopping: ${st.nonFinite} non-finite steps in a row at step ${st.step} (weights were left unchanged; last good checkpoint kept)`,
+        );
       }
       const line: LogLine = {
         step: st.step,
@@ -409,7 +500,6 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   return { steps: st.step, bestOIoU: st.bestOIoU, lastLoss, samplesPerSecond: rate };
 }
 
-
 /** Training curves as PNG: loss (smoothed) and validation oIoU against step. */
 export async function writeCurves(dir: string): Promise<void> {
   const lines = readFileSync(join(dir, 'log.jsonl'), 'utf8')
@@ -430,9 +520,26 @@ export async function writeCurves(dir: string): Promise<void> {
     s = Number.isNaN(s) ? loss.get(k)! : 0.98 * s + 0.02 * loss.get(k)!;
     smoothed.push([k, s]);
   }
-  await writeFile(join(dir, 'loss.png'), await lineChartPng([{ name: 'training loss (EMA 0.98)', points: smoothed }], { title: 'Training loss', xLabel: 'step', yLabel: 'loss', logY: true }));
+  await writeFile(
+    join(dir, 'loss.png'),
+    await lineChartPng([{ name: 'training loss (EMA 0.98)', points: smoothed }], {
+      title: 'Training loss',
+      xLabel: 'step',
+      yLabel: 'loss',
+      logY: true,
+    }),
+  );
   if (val.size) {
-    const pts = [...val.entries()].sort((a, b) => a[0] - b[0]).map(([k, v]) => [k, 100 * v] as [number, number]);
-    await writeFile(join(dir, 'val.png'), await lineChartPng([{ name: 'val oIoU (%)', points: pts }], { title: 'Validation oIoU', xLabel: 'step', yLabel: 'oIoU (%)' }));
+    const pts = [...val.entries()]
+      .sort((a, b) => a[0] - b[0])
+      .map(([k, v]) => [k, 100 * v] as [number, number]);
+    await writeFile(
+      join(dir, 'val.png'),
+      await lineChartPng([{ name: 'val oIoU (%)', points: pts }], {
+        title: 'Validation oIoU',
+        xLabel: 'step',
+        yLabel: 'oIoU (%)',
+      }),
+    );
   }
 }

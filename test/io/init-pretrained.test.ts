@@ -145,7 +145,20 @@ test('init --vit --glove --data --dataset writes a ready-to-train checkpoint; tr
     const runDir = join(dir, 'run');
     const ckpt = join(dir, 'vit_tiny_augreg.npz.ckpt.safetensors');
     // the checkpoint brings its config: a preset beside it is refused, not silently ignored
-    const both = await run(t, trainCommand, '--init', ckpt, '--config', 'restr-tiny', '--data', data, '--dataset', 'synth-refcoco', '--out', runDir);
+    const both = await run(
+      t,
+      trainCommand,
+      '--init',
+      ckpt,
+      '--config',
+      'restr-tiny',
+      '--data',
+      data,
+      '--dataset',
+      'synth-refcoco',
+      '--out',
+      runDir,
+    );
     assert.equal(both.code, 2);
     assert.match(both.err, /--init .* brings its own config; drop --config/);
     const tr = await run(
