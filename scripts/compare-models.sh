@@ -15,7 +15,7 @@
 #   DATA        dataset root (created; a flavor already there is reused)       $1 (required)
 #   STEPS       optimizer steps per run (the budget)                          $2 (required)
 #   THREADS     ONNX Runtime threads per process                              $3 (default: nproc; 1 with PARALLEL=1)
-#   BATCH 8, LR 1e-4, WARMUP 0.1, SCHEDULE poly, SEED 0   the same for both models
+#   BATCH 8, LR 1e-4, WARMUP 0.1, SCHEDULE poly, SEED 0, CLIP off (global-norm clip)   the same for both models
 #   EVAL_EVERY  in-training validation period (picks best.safetensors)      (default: STEPS/5, at least 1)
 #   EVAL_SPLIT  split scored at the end                                        (default val)
 #   IMAGES 2000, SIZE 128                                                      `refseg data synth` per flavor
@@ -40,6 +40,7 @@ LR=${LR:-1e-4}
 WARMUP=${WARMUP:-0.1}
 SCHEDULE=${SCHEDULE:-poly}
 SEED=${SEED:-0}
+CLIP=${CLIP:-}
 IMAGES=${IMAGES:-2000}
 SIZE=${SIZE:-128}
 EVAL_SPLIT=${EVAL_SPLIT:-val}
@@ -53,12 +54,13 @@ die() { echo "compare-models: $*" >&2; exit 1; }
 [[ "$STEPS" =~ ^[1-9][0-9]*$ ]] || die "STEPS must be a positive integer, got '$STEPS'"
 [[ "$THREADS" =~ ^[1-9][0-9]*$ ]] || die "THREADS must be a positive integer, got '$THREADS'"
 [[ "$PARALLEL" == 0 || "$PARALLEL" == 1 ]] || die "PARALLEL must be 0 or 1, got '$PARALLEL'"
+[[ -z "$CLIP" || "$CLIP" =~ ^[0-9]*\.?[0-9]+([eE][-+]?[0-9]+)?$ ]] || die "CLIP must be a positive number, got '$CLIP'"
 EVAL_EVERY=${EVAL_EVERY:-$(( STEPS / 5 > 0 ? STEPS / 5 : 1 ))}
 for f in dist/src/cli/main.js dist/scripts/compare-table.js; do
   [[ -f "$f" ]] || die "$f is missing: build first (npm run build)"
 done
 
-BUDGET="steps=$STEPS batch=$BATCH lr=$LR warmup=$WARMUP schedule=$SCHEDULE seed=$SEED eval_every=$EVAL_EVERY images=$IMAGES size=$SIZE"
+BUDGET="steps=$STEPS batch=$BATCH lr=$LR warmup=$WARMUP schedule=$SCHEDULE seed=$SEED clip=${CLIP:-off} eval_every=$EVAL_EVERY images=$IMAGES size=$SIZE"
 
 REFSEG=(node dist/src/cli/main.js)
 mkdir -p "$RUNS" "$DATA"
@@ -86,6 +88,7 @@ run_model() {
   local common=(--data "$DATA" --dataset "$flavor" --out "$dir" --threads "$THREADS" --quiet)
   local train=(train --config "$model" "${common[@]}" --steps "$STEPS" --batch "$BATCH" --lr "$LR"
     --warmup "$WARMUP" --schedule "$SCHEDULE" --seed "$SEED" --eval-every "$EVAL_EVERY")
+  [[ -n "$CLIP" ]] && train+=(--clip-norm "$CLIP")
   if [[ -f "$dir/train-state.safetensors" && -f "$dir/log.jsonl" ]] && grep -q "\"step\":$STEPS,\"loss\"" "$dir/log.jsonl"; then
     echo "[$flavor] $model: already trained ($dir)"
   elif [[ -f "$dir/train-state.safetensors" ]]; then
@@ -130,6 +133,6 @@ for flavor in $FLAVORS; do
 done
 
 node dist/scripts/compare-table.js --runs "$RUNS" --out "$OUT" --data "$DATA" \
-  --steps "$STEPS" --batch "$BATCH" --lr "$LR" --warmup "$WARMUP" --schedule "$SCHEDULE" --seed "$SEED" \
+  --steps "$STEPS" --batch "$BATCH" --lr "$LR" --warmup "$WARMUP" --schedule "$SCHEDULE" --seed "$SEED" --clip "${CLIP:-off}" \
   --threads "$THREADS" --parallel "$PARALLEL" --images "$IMAGES" --size "$SIZE" \
   --eval-split "$EVAL_SPLIT" --eval-every "$EVAL_EVERY" --total-wall "$(( SECONDS - start ))"

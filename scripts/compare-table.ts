@@ -5,7 +5,7 @@
 // machine, the exact commands, and what the numbers do and do not say.
 //
 //   node dist/scripts/compare-table.js --runs RUNS --out docs/comparison.md --steps N --batch B \
-//     --lr X --warmup F --schedule K --seed N --threads N --parallel 0|1 --images N --size S \
+//     --lr X --warmup F --schedule K --seed N --clip X|off --threads N --parallel 0|1 --images N --size S \
 //     --eval-split val
 //
 // Runs are read from RUNS/<model>-<flavor>/: eval.<split>.json, log.jsonl, best.safetensors, and the
@@ -115,6 +115,7 @@ function main(): void {
       warmup: { type: 'string', default: '' },
       schedule: { type: 'string', default: '' },
       seed: { type: 'string', default: '' },
+      clip: { type: 'string', default: 'off' },
       threads: { type: 'string', default: '' },
       parallel: { type: 'string', default: '0' },
       images: { type: 'string', default: '' },
@@ -184,7 +185,7 @@ function main(): void {
     '',
     '## Budget',
     '',
-    `- steps: ${v.steps}, batch ${v.batch}, learning rate ${v.lr} (AdamW, weight decay 5e-4), warm-up ${v.warmup} of the steps, schedule ${v.schedule}, seed ${v.seed} — identical for both models`,
+    `- steps: ${v.steps}, batch ${v.batch}, learning rate ${v.lr} (AdamW, weight decay 5e-4), warm-up ${v.warmup} of the steps, schedule ${v.schedule}, seed ${v.seed}, global-norm gradient clip ${v.clip} — identical for both models`,
     `- data: ${v.images} images per flavor at ${v.size} px (\`refseg data synth --seed 0\`), models at their presets' 128×128 input`,
     `- validation during training every ${v['eval-every']} steps on the full val split (picks \`best.safetensors\`)`,
     `- ONNX Runtime threads per run: ${v.threads}; ${parallel ? 'the two models of a flavor trained **in parallel** (one process each)' : 'runs one after another'}`,
