@@ -153,7 +153,8 @@ test('Shared-RIS (one encoder, no split, SentencePiece): full graph per expressi
     assert.equal(reused.patchProbability, undefined);
     assert.equal(reused.mask.width, example.width);
     assert.equal(reused.threshold, seg.threshold);
-    const other = await seg.segment(img, texts[1]!);
+    // the micro model reads 4 byte pieces: a text that does not start with "the " differs in them
+    const other = await seg.segment(img, example.expressions.find((e) => !e.text.startsWith('the '))!.text);
     assert.ok(maxAbsDiff(other.probability, reused.probability) > 0, 'the text reaches the model');
   });
 });
