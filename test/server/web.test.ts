@@ -11,15 +11,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { ModelCheckpoint } from '../../src/models/checkpoint.js';
 import { loadSegmenter } from '../../src/infer/segmenter.js';
 import { ORT_BUNDLE, type RunningDemo, findOrtWeb, startDemo } from '../../src/server/demo.js';
 import { bundledExample, sharedRisTestModel, testModel } from '../infer/helpers.js';
+import { CHROMIUM, openDemoPage, typeExpression } from '../helpers/demo-page.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const example = bundledExample();
 
 async function withDemo<T>(fn: (d: RunningDemo) => Promise<T>): Promise<T> {
@@ -164,85 +161,28 @@ interface PageRun {
   errors: string[];
 }
 
-/**
- * Serves `checkpoint` with the demo server, opens the page in headless Chromium (fresh profile, no
- * network: without the background-networking flags Chromium waits on refused connections), waits
- * for the model and the example, types `text` into the form and presses Enter.
- */
+/** Opens the page on `checkpoint` (test/helpers/demo-page.ts), types `text` and reads what the page computed. */
 async function runPage(checkpoint: ModelCheckpoint, text: string): Promise<PageRun> {
-  const name = 'playwright-core'; // a variable: the type checker must not require the package
-  const { chromium } = (await import(name)) as {
-    chromium: { launchPersistentContext(dir: string, o: object): Promise<any> };
-  };
-  const profile = await mkdtemp(join(tmpdir(), 'refseg-chromium-'));
-  const demo = await startDemo({ checkpoint, port: 0 });
+  const { page, errors, pageError, close } = await openDemoPage(checkpoint);
   try {
-    // launchPersistentContext: playwright passes the profile as --user-data-dir itself (it refuses
-    // the flag in `args`).
-    const context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--disable-extensions',
-        '--disable-dev-shm-usage',
-      ],
-    });
-    try {
-      const page = await context.newPage();
-      const errors: string[] = [];
-      page.on('pageerror', (e: Error) => errors.push(e.message));
-      page.on('console', (m: { type(): string; text(): string }) => {
-        if (m.type() === 'error') errors.push(m.text());
-      });
-      await page.goto(demo.url);
-      await page.waitForFunction(
-        () => {
-          const s = (globalThis as any).__refseg;
-          return s && (s.error || (s.ready && s.image));
-        },
-        null,
-        { timeout: 60_000 },
-      );
-      assert.equal(await page.evaluate(() => (globalThis as any).__refseg.error), null);
-
-      // The UI path: type, press Enter, wait for the latency line.
-      await page.fill('#text', text);
-      await page.press('#text', 'Enter');
-      await page.waitForFunction(
-        () => /text [\d.]+ ms/.test((globalThis as any).document.getElementById('latency').textContent ?? ''),
-        null,
-        { timeout: 30_000 },
-      );
-      const latency = (await page.textContent('#latency')) as string;
-      const resultLine = (await page.textContent('#result')) as string;
-      const overlaySize = (await page.evaluate(() => {
-        const c = (globalThis as any).document.getElementById('overlay');
-        return [c.width, c.height];
-      })) as number[];
-      const mask = (await page.evaluate(() =>
-        Array.from((globalThis as any).__refseg.mask.data),
-      )) as number[];
-      // The same expression once more through the exposed function (the image part is cached now).
-      const result = (await page.evaluate(
-        (s: string) => (globalThis as any).__refseg.segment(s),
-        text,
-      )) as PageResult;
-      const manifestKind = (await page.evaluate(() => (globalThis as any).__refseg.manifest.kind)) as string;
-      return { result, mask, latency, resultLine, overlaySize, manifestKind, errors };
-    } finally {
-      await context.close();
-    }
+    assert.equal(pageError, null);
+    await typeExpression(page, text);
+    const latency = (await page.textContent('#latency')) as string;
+    const resultLine = (await page.textContent('#result')) as string;
+    const overlaySize = (await page.evaluate(() => {
+      const c = (globalThis as any).document.getElementById('overlay');
+      return [c.width, c.height];
+    })) as number[];
+    const mask = (await page.evaluate(() => Array.from((globalThis as any).__refseg.mask.data))) as number[];
+    // The same expression once more through the exposed function (the image part is cached now).
+    const result = (await page.evaluate(
+      (s: string) => (globalThis as any).__refseg.segment(s),
+      text,
+    )) as PageResult;
+    const manifestKind = (await page.evaluate(() => (globalThis as any).__refseg.manifest.kind)) as string;
+    return { result, mask, latency, resultLine, overlaySize, manifestKind, errors };
   } finally {
-    await demo.close();
-    await rm(profile, { recursive: true, force: true });
+    await close();
   }
 }
 
