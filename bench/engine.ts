@@ -32,7 +32,7 @@ import {
   type Stats,
   collectGarbage,
   contention,
-  findTorchPython,
+  torchPeer,
   fmt,
   gflops,
   machineInfo,
@@ -407,12 +407,7 @@ export async function run(args: BenchArgs): Promise<number> {
   };
   const log = (m: string) => process.stderr.write(`engine: ${m}\n`);
 
-  const torch = wantPeer ? findTorchPython() : null;
-  const peerNote = !wantPeer
-    ? 'PyTorch peer: skipped (--no-peer)'
-    : torch
-      ? null
-      : 'PyTorch peer: skipped (torch not found)';
+  const { torch, note: peerNote } = torchPeer(wantPeer);
   if (peerNote) log(peerNote);
 
   // Each case runs on both sides back to back (refseg, then PyTorch), so that a change in the

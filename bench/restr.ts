@@ -39,7 +39,7 @@ import {
   type TimedStats,
   contention,
   matmulCeiling,
-  findTorchPython,
+  torchPeer,
   fmt,
   gflops,
   machineInfo,
@@ -244,12 +244,7 @@ export async function run(args: BenchArgs): Promise<number> {
   const matmulN = args.quick ? 512 : 2048;
   const log = (m: string) => process.stderr.write(`restr: ${m}\n`);
 
-  const torch = o.peer ? findTorchPython() : null;
-  const peerNote = !o.peer
-    ? 'PyTorch peer: skipped (--no-peer)'
-    : torch
-      ? null
-      : 'PyTorch peer: skipped (no Python with torch: install Debian python3-torch for /usr/bin/python3)';
+  const { torch, note: peerNote } = torchPeer(o.peer);
   if (peerNote) log(peerNote);
 
   // Each case runs on both sides back to back (refseg, then PyTorch), so that a change in the

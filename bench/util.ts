@@ -230,6 +230,24 @@ export function findTorchPython(
   return null;
 }
 
+/**
+ * The PyTorch peer of a benchmark: the Python that has torch (null when skipped or missing) and,
+ * when there is none, the note that says why (printed once and put in the report).
+ */
+export function torchPeer(wanted: boolean): {
+  torch: ReturnType<typeof findTorchPython>;
+  note: string | null;
+} {
+  if (!wanted) return { torch: null, note: 'PyTorch peer: skipped (--no-peer)' };
+  const torch = findTorchPython();
+  return {
+    torch,
+    note: torch
+      ? null
+      : 'PyTorch peer: skipped (no Python with torch: install Debian python3-torch for /usr/bin/python3)',
+  };
+}
+
 /** Runs a Python script and parses the last line of its stdout as JSON. */
 export function runPythonJson<T>(
   python: string,

@@ -102,24 +102,26 @@ const tinySpm = (): Uint8Array =>
     field(3, field(1, utf8('identity'))),
   );
 
+/** `init` arguments for a Shared-RIS checkpoint from the fixture BEiT-3 and the SentencePiece model `spm`. */
+const beit3Args = (sets: readonly string[], spm: string, seed: string, out: string) => [
+  '--config',
+  'shared-ris-tiny',
+  ...sets,
+  '--beit3',
+  BEIT3,
+  '--spm',
+  spm,
+  '--seed',
+  seed,
+  '--out',
+  out,
+];
+
 test('init --beit3 --spm: the encoder is the BEiT-3 checkpoint, the SentencePiece model is the vocabulary; train --init reads it', async (t) => {
   const spm = join(dir, 'tiny.spm');
   writeFileSync(spm, tinySpm());
   const out = join(dir, 'sr.safetensors');
-  const r = await init(
-    t,
-    '--config',
-    'shared-ris-tiny',
-    ...TINY,
-    '--beit3',
-    BEIT3,
-    '--spm',
-    spm,
-    '--seed',
-    '4',
-    '--out',
-    out,
-  );
+  const r = await init(t, ...beit3Args(TINY, spm, '4', out));
   assert.equal(r.code, 0, r.err);
   assert.match(
     r.out,
@@ -167,20 +169,7 @@ test('init --beit3 --spm: the encoder is the BEiT-3 checkpoint, the SentencePiec
 test('init --beit3: a SentencePiece model whose ids overflow the text table, a shape mismatch and usage errors are refused', async (t) => {
   // the SentencePiece fixture (400 pieces) does not fit the fixture BEiT-3's 30-row text table
   await assert.rejects(
-    init(
-      t,
-      '--config',
-      'shared-ris-tiny',
-      ...TINY,
-      '--beit3',
-      BEIT3,
-      '--spm',
-      fixture('spm/bytes.model'),
-      '--seed',
-      '0',
-      '--out',
-      join(dir, 'x.safetensors'),
-    ),
+    init(t, ...beit3Args(TINY, fixture('spm/bytes.model'), '0', join(dir, 'x.safetensors'))),
     /--spm '.*bytes\.model': its 400 pieces give BEiT-3 ids up to 400, but the text table has 30 rows/,
   );
   const spm = join(dir, 'tiny2.spm');
@@ -188,20 +177,7 @@ test('init --beit3: a SentencePiece model whose ids overflow the text table, a s
   // the preset's 1000-row text table is not the checkpoint's
   const wide = TINY.map((s) => (s === 'encoder.vocabSize=30' ? 'encoder.vocabSize=1000' : s));
   await assert.rejects(
-    init(
-      t,
-      '--config',
-      'shared-ris-tiny',
-      ...wide,
-      '--beit3',
-      BEIT3,
-      '--spm',
-      spm,
-      '--seed',
-      '0',
-      '--out',
-      join(dir, 'y.safetensors'),
-    ),
+    init(t, ...beit3Args(wide, spm, '0', join(dir, 'y.safetensors'))),
     /beit3\.text_embed\.weight' is \[30,16\], the config needs \[1000,16\] \(set encoder\.vocabSize/,
   );
   const usage = async (re: RegExp, ...argv: string[]) => {

@@ -144,34 +144,15 @@ test('init --vit --glove --data --dataset writes a ready-to-train checkpoint; tr
 
     const runDir = join(dir, 'run');
     const ckpt = join(dir, 'vit_tiny_augreg.npz.ckpt.safetensors');
+    const from = ['--init', ckpt, '--data', data, '--dataset', 'synth-refcoco', '--out', runDir];
     // the checkpoint brings its config: a preset beside it is refused, not silently ignored
-    const both = await run(
-      t,
-      trainCommand,
-      '--init',
-      ckpt,
-      '--config',
-      'restr-tiny',
-      '--data',
-      data,
-      '--dataset',
-      'synth-refcoco',
-      '--out',
-      runDir,
-    );
+    const both = await run(t, trainCommand, ...from, '--config', 'restr-tiny');
     assert.equal(both.code, 2);
     assert.match(both.err, /--init .* brings its own config; drop --config/);
     const tr = await run(
       t,
       trainCommand,
-      '--init',
-      ckpt,
-      '--data',
-      data,
-      '--dataset',
-      'synth-refcoco',
-      '--out',
-      runDir,
+      ...from,
       '--steps',
       '2',
       '--batch',
