@@ -6,9 +6,11 @@
 //   matmul   one N×N×N MatMul graph: the machine's single-precision matmul rate (GFLOP/s)
 //   forward  inference graph, parameters as initializers, graph optimization 'all'
 //   fwdbwd   forward + loss + backward only (gradients reduced to their squared norm)
-//   train    the one-graph training step (forward + loss + backward + AdamW) via StepRunner
+//   train    the training step via StepRunner: forward + loss + backward in one graph, gradients
+//            out, AdamW in place on the host (src/train/step.ts says why)
 //   stateio  parameters and AdamW moments through ORT alone (see stateioCase): what sending and
-//            receiving the step's state costs, pre-allocated vs fresh outputs, vs a memcpy
+//            receiving the whole state would cost per step, pre-allocated vs fresh outputs, vs a
+//            memcpy; the measurement behind keeping the update out of the graph
 // Effective GFLOP/s = 2 × MACs / time, MACs from countMacs on the traced forward graph; backward
 // is counted as 2× forward by convention (fwdbwd and train = 3× forward MACs, AdamW not counted).
 
@@ -207,7 +209,7 @@ async function trainCase(p: CaseParams): Promise<CaseResult> {
   const graphMacs = g.nodes.reduce((a, n) => a + nodeMacs(n), 0);
   let values: Map<string, Float32Array> | null = initParams(s.registry.specs.values(), lcg(1));
   const runner = await StepRunner.create(step, values, sessionOptions(p, 'train'));
-  values = null; // the runner copied them into its banks
+  values = null; // the runner copied them into its state
   const data = { patches: patchesData(p.cfg) };
   const setupMs = performance.now() - t0;
   probe.setupDone();
@@ -221,7 +223,7 @@ async function trainCase(p: CaseParams): Promise<CaseResult> {
     memory: probe.report(),
     macs: 3 * macs,
     params,
-    extra: { stepGraphMacs: graphMacs, stateMiB: (3 * params * 4 * 2) / 2 ** 20, lastLoss: last.loss },
+    extra: { stepGraphMacs: graphMacs, stateMiB: (3 * params * 4) / 2 ** 20, lastLoss: last.loss },
   };
 }
 
@@ -565,7 +567,7 @@ export async function run(args: BenchArgs): Promise<number> {
       cpuPerWall:
         'process CPU time (all threads) / wall time over the timed repeats: ≈ busy threads when alone on the machine',
       stateRoundTrip:
-        'stepMinusFwdBwdMs = train − fwdbwd medians (AdamW update + state in/out); identity*: Identity graph over params + m + v; receiveOverheadMs = (x+1 to graph outputs) − (x+1 kept inside ORT)',
+        'stepMinusFwdBwdMs = train − fwdbwd medians (gradients out of ORT + host AdamW); identity*: Identity graph over params + m + v; receiveOverheadMs = (x+1 to graph outputs) − (x+1 kept inside ORT)',
     },
     results: Object.fromEntries(
       Object.entries(rows).map(([c, r]) => [c, { ...r, derived: derived[c as CaseName] }]),
@@ -674,12 +676,12 @@ export async function run(args: BenchArgs): Promise<number> {
   }
   out.push('');
   out.push(
-    `per-step state round trip: parameters + AdamW moments, ${roundTrip.stateTensors ?? '?'} tensors, ${fmt(roundTrip.stateMiB, 0)} MiB in and out:`,
+    `state round trip through ORT (what an update inside the graph would pay per step): parameters + AdamW moments, ${roundTrip.stateTensors ?? '?'} tensors, ${fmt(roundTrip.stateMiB, 0)} MiB in and out:`,
   );
   const rt = (label: string, v: number | null) =>
     out.push(`  ${label.padEnd(76)} ${fmt(v, 0).padStart(6)} ms`);
-  rt('training step − forward+backward (AdamW update + state in/out)', roundTrip.stepMinusFwdBwdMs);
-  rt('Identity graph, outputs pre-allocated (as StepRunner passes them)', roundTrip.identityPreallocatedMs);
+  rt('training step − forward+backward (gradients out + host AdamW in place)', roundTrip.stepMinusFwdBwdMs);
+  rt('Identity graph, outputs pre-allocated', roundTrip.identityPreallocatedMs);
   rt('Identity graph, fresh outputs', roundTrip.identityFreshMs);
   rt('x + 1 over the state, written to graph outputs (pre-allocated)', roundTrip.addToOutputsMs);
   rt('x + 1 over the state, kept inside ORT (only a ReduceMax of it leaves)', roundTrip.addInternalMs);

@@ -10,7 +10,7 @@ import type { Command } from './commands.js';
 const HELP = `Usage: refseg train --config <preset|file.json> --data DIR --dataset NAME --out RUN [options]
        refseg train --init CKPT --data DIR --dataset NAME --out RUN [options]
 
-Trains a model with the one-graph training step (forward + loss + backward + AdamW on ONNX Runtime).
+Trains a model: forward + loss + backward as one ONNX Runtime graph, then AdamW in place.
 Writes RUN/last.safetensors and RUN/best.safetensors (model checkpoints with the vocabulary),
 RUN/train-state.safetensors (everything needed to resume exactly), RUN/log.jsonl, RUN/loss.png, RUN/val.png.
 

@@ -1,13 +1,13 @@
 // Runs a training-step graph on ONNX Runtime and owns the optimizer state between steps.
 //
-// ORT sessions are stateless, so parameters and moments travel in and out every step. Inputs wrap
-// JS memory without a copy; outputs are requested into a second bank of buffers (pre-allocated
-// outputs) and the banks swap after each step. Measured (bench engine): onnxruntime-node 1.30 still
-// copies every output once inside its binding, ≈0.47 ms per MiB of state per step.
+// ORT sessions are stateless: parameters and buffers go in every step (inputs wrap JS memory
+// without a copy), gradients come out, and AdamW updates parameters and moments in place here
+// (step.ts says why the update is not in the graph). The state is held once, as PyTorch holds it.
 
 import type { DType } from '../graph/graph.js';
 import { type HostTensor, Session, type SessionOptions } from '../runtime/session.js';
-import { type TrainStepGraph, stateNames } from './step.js';
+import { adamwStep, clipCoefficient } from './adamw.js';
+import { type TrainStepGraph, gradName } from './step.js';
 
 interface Bank {
   params: Map<string, Float32Array>;
@@ -46,8 +46,7 @@ function emptyBank(g: TrainStepGraph): Bank {
 }
 
 export class StepRunner {
-  private cur: Bank;
-  private next: Bank;
+  private readonly bank: Bank;
   /** Completed (finite) updates; the next update uses t + 1 for bias correction. */
   t = 0;
 
@@ -55,8 +54,7 @@ export class StepRunner {
     readonly graph: TrainStepGraph,
     private readonly session: Session,
   ) {
-    this.cur = emptyBank(graph);
-    this.next = emptyBank(graph);
+    this.bank = emptyBank(graph);
   }
 
   static async create(graph: TrainStepGraph, values: ReadonlyMap<string, Float32Array>, o: SessionOptions = {}): Promise<StepRunner> {
@@ -79,43 +77,43 @@ export class StepRunner {
         } else arr.set(v);
       }
     };
-    fill(this.cur.params, s.params, 'parameter', true);
-    fill(this.cur.m, s.m, 'first moment', false);
-    fill(this.cur.v, s.v, 'second moment', false);
-    fill(this.cur.buffers, s.buffers, 'buffer', true);
+    fill(this.bank.params, s.params, 'parameter', true);
+    fill(this.bank.m, s.m, 'first moment', false);
+    fill(this.bank.v, s.v, 'second moment', false);
+    fill(this.bank.buffers, s.buffers, 'buffer', true);
   }
 
   /** The current state (views of internal buffers: copy before the next step if you keep them). */
   state(): OptimizerState {
-    return { t: this.t, params: this.cur.params, m: this.cur.m, v: this.cur.v, buffers: this.cur.buffers };
+    return { t: this.t, params: this.bank.params, m: this.bank.m, v: this.bank.v, buffers: this.bank.buffers };
   }
 
   async step(data: Readonly<Record<string, HostTensor>>, lr: number): Promise<StepResult> {
     const feeds: Record<string, HostTensor> = { ...data };
     const into: Record<string, HostTensor> = {};
-    feeds.lr = f32([], Float32Array.of(lr));
-    feeds.step = f32([], Float32Array.of(this.t + 1));
-    for (const s of this.graph.params) {
-      const n = stateNames(s.name);
-      feeds[n.param] = f32(s.shape, this.cur.params.get(s.name)!);
-      feeds[n.m] = f32(s.shape, this.cur.m.get(s.name)!);
-      feeds[n.v] = f32(s.shape, this.cur.v.get(s.name)!);
-      into[n.outParam] = f32(s.shape, this.next.params.get(s.name)!);
-      into[n.outM] = f32(s.shape, this.next.m.get(s.name)!);
-      into[n.outV] = f32(s.shape, this.next.v.get(s.name)!);
-    }
+    for (const s of this.graph.params) feeds[s.name] = f32(s.shape, this.bank.params.get(s.name)!);
     for (const s of this.graph.buffers) {
-      feeds[s.name] = f32(s.shape, this.cur.buffers.get(s.name)!);
-      into[`out.${s.name}`] = f32(s.shape, this.next.buffers.get(s.name)!);
+      feeds[s.name] = f32(s.shape, this.bank.buffers.get(s.name)!);
+      into[`out.${s.name}`] = f32(s.shape, this.bank.buffers.get(s.name)!);
     }
-    const names = ['loss', 'grad_norm', 'finite', ...Object.keys(into), ...this.graph.extraOutputs];
+    const grads = this.graph.params.map((s) => gradName(s.name));
+    const names = ['loss', 'grad_norm', 'finite', ...grads, ...Object.keys(into), ...this.graph.extraOutputs];
     const out = await this.session.run(feeds, names, into);
-    [this.cur, this.next] = [this.next, this.cur];
     const finite = (out.finite!.data as Uint8Array)[0] === 1;
-    if (finite) this.t++;
+    const gradNorm = Number(out.grad_norm!.data[0]);
+    if (finite) {
+      this.t++;
+      const c = this.graph.adamw;
+      const gradScale = clipCoefficient(c, gradNorm);
+      this.graph.params.forEach((s, i) => {
+        const u = { lr: lr * this.graph.lrMults[i]!, t: this.t, decay: s.decay, gradScale };
+        const g = out[grads[i]!]!.data as Float32Array;
+        adamwStep(c, u, this.bank.params.get(s.name)!, this.bank.m.get(s.name)!, this.bank.v.get(s.name)!, g);
+      });
+    }
     const extra: Record<string, HostTensor> = {};
     for (const n of this.graph.extraOutputs) extra[n] = out[n]!;
-    return { loss: Number(out.loss!.data[0]), gradNorm: Number(out.grad_norm!.data[0]), finite, extra };
+    return { loss: Number(out.loss!.data[0]), gradNorm, finite, extra };
   }
 
   async dispose(): Promise<void> {

@@ -1,7 +1,7 @@
 // `refseg train`: the training loop for any registered model (spec/restr.md §5 recipe,
 // spec/reliability.md "Training state").
 //
-// One ONNX graph does forward + loss + backward + AdamW (step.ts); this loop feeds it batches,
+// One ONNX graph does forward + loss + backward and AdamW updates in place (step.ts, runner.ts); this loop feeds it batches,
 // the learning rate (linear warm-up then poly/cosine decay) and host-drawn stochastic-depth
 // scales, validates periodically (oIoU), and writes checkpoints atomically. Everything random is
 // a pure function of (seed, epoch, slot) or (seed, step), so the saved step and sampler position
@@ -102,7 +102,7 @@ function log(o: TrainOptions, msg: string): void {
   if (!o.quiet) process.stderr.write(`${msg}\n`);
 }
 
-/** The training graph: model forward + loss + AdamW, with host-fed targets and drop-path scales. */
+/** The training graph: model forward + loss + backward, with host-fed targets and drop-path scales. */
 function buildStep(def: AnyModelDef, config: unknown, o: TrainOptions) {
   const g = new Graph(`${def.kind}.train`);
   const s = Scope.root(g);

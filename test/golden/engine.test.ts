@@ -3,7 +3,7 @@
 // transformer with timm names (d=64, 4 heads, additive key-padding mask), a final LayerNorm, a
 // Linear head and BCE-with-logits. Built here with src/nn/layers.ts under the same names, it must
 // give (a) the loss and every parameter gradient to 1e-4 relative (traced graph + autodiff +
-// ONNX Runtime), (b) the parameters after one torch.optim.AdamW step of the one-graph training step
+// ONNX Runtime), (b) the parameters after one torch.optim.AdamW step of the training step (gradient graph + host AdamW)
 // (src/train/step.ts + runner.ts), and (c) after two steps with a learning-rate group and
 // clip_grad_norm_.
 
@@ -132,7 +132,7 @@ test('golden engine: loss and every parameter gradient match PyTorch to 1e-4 rel
   );
 });
 
-/** Runs the one-graph training step over `batches` from the fixture's initial parameters. */
+/** Runs the training step over `batches` from the fixture's initial parameters. */
 async function trainSteps(group: boolean, batches: Record<string, HostTensor>[]) {
   const { registry, loss } = buildModel(group);
   const step = buildTrainStep({

@@ -1,6 +1,6 @@
 // ReSTR forward in ONNX Runtime on a micro config: every fusion variant, shared or not, decoder on
 // and off, with a symbolic batch and a static one; padding words have no influence anywhere;
-// stochastic depth is wired per block application; the model trains with the one-graph step.
+// stochastic depth is wired per block application; the model trains with the training step.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -193,7 +193,7 @@ test('share: one set of tensors, used by every application', () => {
   assert.equal(uses('fusion.ls.blocks.0.attn.qkv.weight'), 3);
 });
 
-test('trains: the one-graph step (loss Eq. 12, drop path fed) overfits one batch', async () => {
+test('trains: the training step (loss Eq. 12, drop path fed) overfits one batch', async () => {
   const c = microConfig({ fusion: { variant: 'cme', share: true, depth: 2 } });
   const B = 2;
   const g = new Graph('restr-train');

@@ -1,8 +1,8 @@
 // Shared-RIS forward in ONNX Runtime on a micro config: symbolic batch = static batch = one sample at
 // a time; padding tokens have no influence anywhere (encoder, FPN, decoder); BatchNorm uses batch
 // statistics in training (running stats untouched by the loss, updated with momentum 0.1) and running
-// statistics in inference; stochastic depth is wired per layer; the loss is Eq. 12; the one-graph
-// training step overfits one batch.
+// statistics in inference; stochastic depth is wired per layer; the loss is Eq. 12; the training
+// step overfits one batch.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -247,7 +247,7 @@ test('BatchNorm: batch statistics in training (running stats never reach the los
   );
 });
 
-test('trains: the one-graph step (Eq. 12, drop path fed) overfits one batch and updates the BN running stats', async (t) => {
+test('trains: the training step (Eq. 12, drop path fed) overfits one batch and updates the BN running stats', async (t) => {
   const c = microConfig();
   const B = 2;
   const S = c.imageSize;

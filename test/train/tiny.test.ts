@@ -1,4 +1,4 @@
-// A tiny transformer trains on CPU with the one-graph training step: the loss falls, the same seed
+// A tiny transformer trains on CPU with the training step (gradient graph + host AdamW): the loss falls, the same seed
 // gives the same losses bit for bit, and a non-finite loss leaves the weights untouched.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

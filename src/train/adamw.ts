@@ -1,0 +1,62 @@
+// AdamW as torch.optim.AdamW (single-tensor path) computes it, applied in place to host arrays:
+//   p ← p·(1 − lr·wd)                      (decoupled weight decay, only where the parameter decays)
+//   m ← β1·m + (1 − β1)·g,  v ← β2·v + (1 − β2)·g²
+//   p ← p − (lr / bc1) · m / (√v / √bc2 + ε),  bc_i = 1 − β_i^t
+// with the gradient first scaled by the global-norm clipping coefficient
+// (torch.nn.utils.clip_grad_norm_: coef = max / (‖g‖ + 1e-6), capped at 1).
+// Arithmetic is float64 per element, stored as float32 (torch rounds each op to float32 instead;
+// the golden test bounds the difference).
+
+export interface AdamWConfig {
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+  /** Max global gradient norm; null or 0 disables clipping. */
+  clipNorm?: number | null;
+}
+
+export const TORCH_ADAMW_DEFAULTS: AdamWConfig = { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, clipNorm: null };
+
+/** The factor clip_grad_norm_ multiplies every gradient by (1 when clipping is off or not needed). */
+export function clipCoefficient(c: AdamWConfig, gradNorm: number): number {
+  return c.clipNorm ? Math.min(c.clipNorm / (gradNorm + 1e-6), 1) : 1;
+}
+
+export interface AdamWUpdate {
+  /** This parameter's learning rate (base lr × its group's multiplier). */
+  lr: number;
+  /** 1-based number of this update (bias correction). */
+  t: number;
+  /** Whether decoupled weight decay applies to this parameter. */
+  decay: boolean;
+  /** Gradient scale (the clipping coefficient). */
+  gradScale: number;
+}
+
+/** One AdamW update of parameter `p` and its moments `m`, `v` from gradient `g`, in place. */
+export function adamwStep(
+  c: AdamWConfig,
+  u: AdamWUpdate,
+  p: Float32Array,
+  m: Float32Array,
+  v: Float32Array,
+  g: Float32Array,
+): void {
+  const n = p.length;
+  if (m.length !== n || v.length !== n || g.length !== n)
+    throw new Error(`adamwStep: lengths differ (param ${n}, m ${m.length}, v ${v.length}, grad ${g.length})`);
+  const { beta1: b1, beta2: b2, eps } = c;
+  const keep = u.decay && c.weightDecay ? 1 - u.lr * c.weightDecay : 1;
+  const stepSize = u.lr / (1 - b1 ** u.t);
+  const bc2Sqrt = Math.sqrt(1 - b2 ** u.t);
+  const s = u.gradScale;
+  for (let i = 0; i < n; i++) {
+    const gi = g[i]! * s;
+    const mi = b1 * m[i]! + (1 - b1) * gi;
+    const vi = b2 * v[i]! + (1 - b2) * gi * gi;
+    m[i] = mi;
+    v[i] = vi;
+    p[i] = p[i]! * keep - stepSize * (mi / (Math.sqrt(vi) / bc2Sqrt + eps));
+  }
+}
