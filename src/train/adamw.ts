@@ -16,7 +16,13 @@ export interface AdamWConfig {
   clipNorm?: number | null;
 }
 
-export const TORCH_ADAMW_DEFAULTS: AdamWConfig = { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01, clipNorm: null };
+export const TORCH_ADAMW_DEFAULTS: AdamWConfig = {
+  beta1: 0.9,
+  beta2: 0.999,
+  eps: 1e-8,
+  weightDecay: 0.01,
+  clipNorm: null,
+};
 
 /** The factor clip_grad_norm_ multiplies every gradient by (1 when clipping is off or not needed). */
 export function clipCoefficient(c: AdamWConfig, gradNorm: number): number {

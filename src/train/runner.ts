@@ -33,7 +33,11 @@ export interface OptimizerState {
   buffers: Map<string, Float32Array>;
 }
 
-const f32 = (shape: readonly number[], data: Float32Array): HostTensor => ({ dtype: 'float32' as DType, shape, data });
+const f32 = (shape: readonly number[], data: Float32Array): HostTensor => ({
+  dtype: 'float32' as DType,
+  shape,
+  data,
+});
 
 function emptyBank(g: TrainStepGraph): Bank {
   const z = (n: readonly number[]) => new Float32Array(n.reduce((a, b) => a * b, 1));
@@ -57,7 +61,11 @@ export class StepRunner {
     this.bank = emptyBank(graph);
   }
 
-  static async create(graph: TrainStepGraph, values: ReadonlyMap<string, Float32Array>, o: SessionOptions = {}): Promise<StepRunner> {
+  static async create(
+    graph: TrainStepGraph,
+    values: ReadonlyMap<string, Float32Array>,
+    o: SessionOptions = {},
+  ): Promise<StepRunner> {
     const r = new StepRunner(graph, await Session.create(graph.model, { memPattern: false, ...o }));
     r.setState({ t: 0, params: new Map(values), m: new Map(), v: new Map(), buffers: new Map(values) });
     return r;
@@ -66,7 +74,12 @@ export class StepRunner {
   /** Replaces the state (missing moments are zeros). Copies, so callers keep their arrays. */
   setState(s: OptimizerState): void {
     this.t = s.t;
-    const fill = (dst: Map<string, Float32Array>, src: ReadonlyMap<string, Float32Array>, what: string, required: boolean) => {
+    const fill = (
+      dst: Map<string, Float32Array>,
+      src: ReadonlyMap<string, Float32Array>,
+      what: string,
+      required: boolean,
+    ) => {
       for (const [name, arr] of dst) {
         const v = src.get(name);
         if (!v) {
@@ -85,7 +98,13 @@ export class StepRunner {
 
   /** The current state (views of internal buffers: copy before the next step if you keep them). */
   state(): OptimizerState {
-    return { t: this.t, params: this.bank.params, m: this.bank.m, v: this.bank.v, buffers: this.bank.buffers };
+    return {
+      t: this.t,
+      params: this.bank.params,
+      m: this.bank.m,
+      v: this.bank.v,
+      buffers: this.bank.buffers,
+    };
   }
 
   async step(data: Readonly<Record<string, HostTensor>>, lr: number): Promise<StepResult> {

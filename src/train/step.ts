@@ -70,7 +70,9 @@ export function buildTrainStep(o: BuildStepOptions): TrainStepGraph {
     // ‖g‖ over every parameter
     const sq = grads.map((d) => op.reduceSum(op.mul(d, d), op.allAxes(d), false));
     const norm = op.sqrt(sq.reduce((a, b) => op.add(a, b)));
-    const finite = op.not(op.or(op.or(op.isNaN(norm), op.isInf(norm)), op.or(op.isNaN(o.loss), op.isInf(o.loss))));
+    const finite = op.not(
+      op.or(op.or(op.isNaN(norm), op.isInf(norm)), op.or(op.isNaN(o.loss), op.isInf(o.loss))),
+    );
     params.forEach((s, i) => outputs.push(g.named(grads[i]!, gradName(s.name))));
     for (const s of buffers) {
       const upd = o.bufferUpdates?.get(s.name);
@@ -88,5 +90,13 @@ export function buildTrainStep(o: BuildStepOptions): TrainStepGraph {
     .filter((t) => !stateInputs.has(t.name))
     .map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape }));
   const lrMults = params.map((s) => o.lrMult?.(s.group) ?? 1);
-  return { model, params, lrMults, adamw: o.adamw, buffers, dataInputs, extraOutputs: extra.map((t) => t.name) };
+  return {
+    model,
+    params,
+    lrMults,
+    adamw: o.adamw,
+    buffers,
+    dataInputs,
+    extraOutputs: extra.map((t) => t.name),
+  };
 }
