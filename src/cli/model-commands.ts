@@ -8,7 +8,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
 import { writeFileAtomic } from '../io/atomic.js';
-import { initModel } from '../models/build.js';
+import { POS_INITS, type PosInit, initModel } from '../models/build.js';
 import { loadModelCheckpoint, saveModelCheckpoint } from '../models/checkpoint.js';
 import { type ExportParts, exportModel, splitPaths } from '../models/export.js';
 import { formatInspect, inspectModel } from '../models/inspect.js';
@@ -47,14 +47,15 @@ function configFrom(
 }
 
 const INIT_HELP = `refseg init --config <preset|file.json> [--set key=value ...] [--vocab-size N | --vocab vocab.json]
-            --seed N --out model.safetensors [--float16]
+            [--pos-init trunc_normal|sincos] --seed N --out model.safetensors [--float16]
 refseg init --config restr-b16 --vit VIT [--glove GLOVE.txt] --data DIR --dataset NAME [--split S]
             [--split-by S] --seed N --out model.safetensors
 refseg init --config shared-ris-b16 [--beit3 BEIT3.pth] --spm beit3.spm --seed N --out model.safetensors
 
 Writes a randomly initialized checkpoint (timm init: trunc normal 0.02 weights, zero biases, unit
 LayerNorm scales). --vocab stores the vocabulary in the checkpoint and sets the vocabulary size
-from it; --vocab-size sets the size alone.
+from it; --vocab-size sets the size alone. --pos-init sincos starts ReSTR's patch position table
+as a 2-D sine-cosine table instead (still trained; as 'refseg train --pos-init').
 
 Ready-to-train ReSTR checkpoints (docs/datasets.md says where the files come from):
   --data DIR --dataset NAME  build the vocabulary from the dataset's training split (as 'refseg train'
@@ -97,6 +98,7 @@ const init: Command = {
           'vocab-size': { type: 'string' },
           vocab: { type: 'string' },
           seed: { type: 'string' },
+          'pos-init': { type: 'string' },
           out: { type: 'string' },
           float16: { type: 'boolean', default: false },
           vit: { type: 'string' },
@@ -114,6 +116,11 @@ const init: Command = {
       if (seed === undefined) throw new UsageError('--seed is required');
       if (!o.out) throw new UsageError('--out is required');
       if (o.vocab && o['vocab-size']) throw new UsageError('give --vocab or --vocab-size, not both');
+      const posInit = o['pos-init'];
+      if (posInit !== undefined && !(POS_INITS as readonly string[]).includes(posInit))
+        throw new UsageError(`--pos-init must be ${POS_INITS.join(' or ')}, got '${posInit}'`);
+      if (posInit && (o.vit || o.beit3))
+        throw new UsageError(`--pos-init is for random init; ${o.vit ? '--vit' : '--beit3'} brings the position table`);
       if ((o.data === undefined) !== (o.dataset === undefined))
         throw new UsageError('--data and --dataset go together');
       if (o.data && (o.vocab || o['vocab-size']))
@@ -229,7 +236,7 @@ const init: Command = {
         for (const line of r.report) console.log(line);
         params = r.params;
       } else {
-        params = initModel(def, config, seed);
+        params = initModel(def, config, seed, posInit ? { posInit: posInit as PosInit } : {});
       }
       await saveModelCheckpoint(o.out, def, config, params, {
         ...(vocab !== undefined ? { vocab } : {}),

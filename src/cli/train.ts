@@ -3,6 +3,7 @@
 import { parseArgs } from 'node:util';
 import { DATASET_NAMES, type DatasetName } from '../data/datasets.js';
 import { presetNames } from '../models/registry.js';
+import { POS_INITS, type PosInit } from '../models/build.js';
 import { type TrainOptions, train } from '../train/train.js';
 import { UsageError, intFlag, numberFlag, required, runCommand } from './args.js';
 import type { Command } from './commands.js';
@@ -33,6 +34,8 @@ RUN/train-state.safetensors (everything needed to resume exactly), RUN/log.jsonl
   --schedule K          poly (power 0.9) | cosine | constant (default poly)
   --clip-norm X         clip the global gradient norm (default off)
   --seed N              seed of initialization, data order, augmentation and drop path (default 0)
+  --pos-init K          ReSTR's patch position table from scratch: trunc_normal (timm, default) or
+                        sincos (a 2-D sine-cosine table, still trained; learns location words faster)
   --no-augment          no flips / photometric jitter
   --eval-every N        validate every N steps (default 500; 0 = never)
   --eval-limit N        validate on at most N expressions (default 0 = all)
@@ -67,6 +70,7 @@ export const trainCommand: Command = {
           schedule: { type: 'string' },
           'clip-norm': { type: 'string' },
           seed: { type: 'string' },
+          'pos-init': { type: 'string' },
           'no-augment': { type: 'boolean' },
           'eval-every': { type: 'string' },
           'eval-limit': { type: 'string' },
@@ -89,6 +93,11 @@ export const trainCommand: Command = {
       if (!(DATASET_NAMES as readonly string[]).includes(dataset)) {
         throw new UsageError(`--dataset must be one of ${DATASET_NAMES.join(', ')}, got '${dataset}'`);
       }
+      const posInit = v['pos-init'];
+      if (posInit !== undefined && !(POS_INITS as readonly string[]).includes(posInit))
+        throw new UsageError(`--pos-init must be ${POS_INITS.join(' or ')}, got '${posInit}'`);
+      if (posInit && v.init)
+        throw new UsageError(`--pos-init initializes from scratch; --init ${v.init} brings its own weights`);
       const schedule = v.schedule ?? 'poly';
       if (!['poly', 'cosine', 'constant'].includes(schedule))
         throw new UsageError(`--schedule must be poly, cosine or constant, got '${schedule}'`);
@@ -118,6 +127,7 @@ export const trainCommand: Command = {
         schedule: schedule as TrainOptions['schedule'],
         clipNorm: v['clip-norm'] ? numberFlag('clip-norm', v['clip-norm'], { min: 0 })! : null,
         seed: intFlag('seed', v.seed ?? '0')!,
+        ...(posInit ? { posInit: posInit as PosInit } : {}),
         augment: !v['no-augment'],
         evalEvery: intFlag('eval-every', v['eval-every'] ?? '500')!,
         evalLimit: intFlag('eval-limit', v['eval-limit'] ?? '0')!,

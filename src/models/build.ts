@@ -3,7 +3,7 @@
 // halves of a split model, the parameter list a config implies, and timm-style random init.
 
 import { type Dim, Graph, type Tensor } from '../graph/graph.js';
-import { initParams } from '../nn/init.js';
+import { initParams, sincos2d } from '../nn/init.js';
 import { type ParamSpec, type Registry, Scope } from '../nn/params.js';
 import { Rng } from '../data/random.js';
 import { type ForwardResult, type ModelDef, standardInputs } from './model.js';
@@ -74,7 +74,24 @@ export function parameterSpecs<C>(def: ModelDef<C>, c: C): ParamSpec[] {
  * Random initial parameters as timm initializes them (trunc normal 0.02 weights, zero biases,
  * unit LayerNorm scales); the same config and seed give the same values on every machine.
  */
-export function initModel<C>(def: ModelDef<C>, c: C, seed: number): Map<string, Float32Array> {
+export function initModel<C>(def: ModelDef<C>, c: C, seed: number, o: InitOptions = {}): Map<string, Float32Array> {
   const rng = Rng.from('init', def.kind, seed);
-  return initParams(parameterSpecs(def, c), () => rng.next()); // buffers too (their init is their start value)
+  const params = initParams(parameterSpecs(def, c), () => rng.next()); // buffers too (their init is their start value)
+  if (o.posInit === 'sincos') {
+    const t = def.patchPositionTable?.(c);
+    if (!t) throw new Error(`--pos-init sincos: model '${def.kind}' has no learned patch position table of its own`);
+    params.set(t.name, sincos2d(t.grid, t.dim)); // drawn above all the same: other parameters are unchanged
+  }
+  return params;
+}
+
+export const POS_INITS = ['trunc_normal', 'sincos'] as const;
+export type PosInit = (typeof POS_INITS)[number];
+
+export interface InitOptions {
+  /**
+   * The patch position table: 'trunc_normal' (timm, default) or 'sincos' (a fixed 2-D sine-cosine
+   * table, still trained; nn/init.ts sincos2d). ReSTR only.
+   */
+  posInit?: PosInit;
 }

@@ -114,6 +114,8 @@ export interface ModelDef<C> {
   readonly configPaths: { imageSize: string; vocabSize: string };
   /** Parameters that form the word-embedding table (reported with and without it). */
   wordEmbeddingParams(c: C): string[];
+  /** The learned position table of the patch grid, for `--pos-init sincos` (absent: not offered). */
+  patchPositionTable?(c: C): { name: string; grid: number; dim: number };
   /** The paper's numbers for this config, when it is a paper configuration. */
   paperNumbers?(c: C): PaperNumber[];
   /** Image/text split for export and one-image-many-expressions inference. */

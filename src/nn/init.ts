@@ -55,3 +55,33 @@ export function initParams(specs: Iterable<ParamSpec>, uniform: () => number): M
   for (const s of specs) out.set(s.name, initTensor(s.init, s.shape.reduce((a, b) => a * b, 1), normal, uniform));
   return out;
 }
+
+/** Peak value of the `sincos` position init: about the patch embedding's initial output (std ≈ 0.3). */
+export const SINCOS_AMPLITUDE = 0.5;
+
+/**
+ * A fixed 2-D sine-cosine table for a grid×grid patch grid (row-major, as ViT orders patches),
+ * `dim` channels in four quarters [sin y, cos y, sin x, cos x] with frequencies
+ * 1/10000^(i/(dim/4)), i = 0..dim/4−1 (MAE's layout), times `amplitude`. As an INIT of the learned
+ * pos_embed it gives the encoder position codes whose dot products already fall off with distance,
+ * which the location words ("the star on the left") need; trunc-normal noise has to learn them.
+ */
+export function sincos2d(grid: number, dim: number, amplitude = SINCOS_AMPLITUDE): Float32Array {
+  if (!Number.isInteger(grid) || grid < 1) throw new Error(`sincos2d: grid must be a positive integer, got ${grid}`);
+  if (dim % 4 !== 0) throw new Error(`sincos2d: dim must be a multiple of 4, got ${dim}`);
+  const q = dim / 4;
+  const out = new Float32Array(grid * grid * dim);
+  for (let y = 0; y < grid; y++) {
+    for (let x = 0; x < grid; x++) {
+      const o = (y * grid + x) * dim;
+      for (let i = 0; i < q; i++) {
+        const w = 1 / Math.pow(10000, i / q);
+        out[o + i] = amplitude * Math.sin(y * w);
+        out[o + q + i] = amplitude * Math.cos(y * w);
+        out[o + 2 * q + i] = amplitude * Math.sin(x * w);
+        out[o + 3 * q + i] = amplitude * Math.cos(x * w);
+      }
+    }
+  }
+  return out;
+}

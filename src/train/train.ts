@@ -26,7 +26,7 @@ import { evaluate } from '../eval/evaluate.js';
 import { Predictor } from '../infer/predictor.js';
 import { loadSafetensors, saveSafetensorsAtomic } from '../io/safetensors.js';
 import type { IoTensor } from '../io/tensor.js';
-import { initModel } from '../models/build.js';
+import { type PosInit, initModel } from '../models/build.js';
 import { loadModelCheckpoint, saveModelCheckpoint } from '../models/checkpoint.js';
 import type { AnyModelDef, TrainInputs } from '../models/model.js';
 import { getPath, setPath } from '../models/overrides.js';
@@ -61,6 +61,8 @@ export interface TrainOptions {
   schedule: 'poly' | 'cosine' | 'constant';
   clipNorm: number | null;
   seed: number;
+  /** Initial patch position table when training from scratch (default 'trunc_normal'; build.ts InitOptions). */
+  posInit?: PosInit;
   augment: boolean;
   evalEvery: number;
   /** Validate on at most this many expressions (0 = all). */
@@ -296,6 +298,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     encoder = textEncoderFromCheckpoint(saved.vocab, def.maxTokens(config), join(opts.out, STATE_FILE));
     log(o, `resuming ${o.out} at step ${saved.st.step}/${o.steps}`);
   } else if (opts.init) {
+    if (opts.posInit) throw new Error(`--pos-init initializes from scratch; --init ${opts.init} brings its own weights`);
     initCk = loadModelCheckpoint(opts.init);
     if (!initCk.vocab) throw new Error(`--init ${opts.init}: the checkpoint carries no vocabulary`);
     ({ def, config } = initCk); // the checkpoint's model and config, never a preset's
@@ -337,7 +340,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       );
       encoder = built.encoder;
       config = def.validate(setPath(config, def.configPaths.vocabSize, built.vocabSize));
-      params = initModel(def, config, o.seed);
+      params = initModel(def, config, o.seed, o.posInit ? { posInit: o.posInit } : {});
     }
   } else {
     params = new Map();

@@ -316,6 +316,7 @@ export const restrModel: ModelDef<RestrConfig> = {
   dropPathBlocks,
   parts: () => PARTS.map((p) => ({ ...p })),
   wordEmbeddingParams: () => ['language.embed.weight'],
+  patchPositionTable: (c) => ({ name: 'vision.pos_embed', grid: c.imageSize / c.patchSize, dim: c.vision.dim }),
   paperNumbers,
   split: {
     features: (c, batch) => ({ v: { dtype: 'float32', shape: [batch, numPatches(c), c.fusion.dim] } }),
