@@ -120,7 +120,9 @@ const init: Command = {
       if (posInit !== undefined && !(POS_INITS as readonly string[]).includes(posInit))
         throw new UsageError(`--pos-init must be ${POS_INITS.join(' or ')}, got '${posInit}'`);
       if (posInit && (o.vit || o.beit3))
-        throw new UsageError(`--pos-init is for random init; ${o.vit ? '--vit' : '--beit3'} brings the position table`);
+        throw new UsageError(
+          `--pos-init is for random init; ${o.vit ? '--vit' : '--beit3'} brings the position table`,
+        );
       if ((o.data === undefined) !== (o.dataset === undefined))
         throw new UsageError('--data and --dataset go together');
       if (o.data && (o.vocab || o['vocab-size']))

@@ -74,12 +74,20 @@ export function parameterSpecs<C>(def: ModelDef<C>, c: C): ParamSpec[] {
  * Random initial parameters as timm initializes them (trunc normal 0.02 weights, zero biases,
  * unit LayerNorm scales); the same config and seed give the same values on every machine.
  */
-export function initModel<C>(def: ModelDef<C>, c: C, seed: number, o: InitOptions = {}): Map<string, Float32Array> {
+export function initModel<C>(
+  def: ModelDef<C>,
+  c: C,
+  seed: number,
+  o: InitOptions = {},
+): Map<string, Float32Array> {
   const rng = Rng.from('init', def.kind, seed);
   const params = initParams(parameterSpecs(def, c), () => rng.next()); // buffers too (their init is their start value)
   if (o.posInit === 'sincos') {
     const t = def.patchPositionTable?.(c);
-    if (!t) throw new Error(`--pos-init sincos: model '${def.kind}' has no learned patch position table of its own`);
+    if (!t)
+      throw new Error(
+        `--pos-init sincos: model '${def.kind}' has no learned patch position table of its own`,
+      );
     params.set(t.name, sincos2d(t.grid, t.dim)); // drawn above all the same: other parameters are unchanged
   }
   return params;
