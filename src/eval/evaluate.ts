@@ -14,20 +14,14 @@
 
 import { readSampleImage, sampleMask, type CorruptBudget, type ReferSample } from '../data/refer.js';
 import type { DatasetName } from '../data/datasets.js';
-import {
-  letterbox,
-  binarize,
-  type Letterboxed,
-  type Normalization,
-  type RgbImage,
-} from '../data/image.js';
+import { letterbox, binarize, type Letterboxed, type Normalization, type RgbImage } from '../data/image.js';
 import type { Mask } from '../data/rle.js';
 import type { TextEncoder } from '../data/text.js';
 import { tokenizeWords } from '../data/tokenizer.js';
 import { probabilityFromLogits } from '../infer/postprocess.js';
 import type { Predictor } from '../infer/predictor.js';
 import { Progress, type ProgressOptions } from '../util/progress.js';
-import { MetricAccumulator, intersectionUnion, iouOf } from './metrics.js';
+import { MetricAccumulator, intersectionUnion, iouOf, pointingHit } from './metrics.js';
 
 /** What `evaluate` needs of a Predictor (a Predictor is one; tests pass hand-made ones). */
 export type EvalPredictor = Pick<Predictor, 'def' | 'config' | 'imageSize' | 'maxTokens' | 'predict'>;
@@ -152,9 +146,15 @@ export async function evaluate(o: EvaluateOptions): Promise<MetricAccumulator> {
       );
     for (let k = 0; k < n; k++) {
       const { sample, image, gt } = batch[k]!;
-      const probability = probabilityFromLogits(maskLogits.subarray(k * S * S, (k + 1) * S * S), image, gt.width, gt.height);
+      const probability = probabilityFromLogits(
+        maskLogits.subarray(k * S * S, (k + 1) * S * S),
+        image,
+        gt.width,
+        gt.height,
+      );
       const pred = binarize(probability, o.threshold);
       const { intersection, union, target } = intersectionUnion(pred, gt.data);
+      const pointed = pointingHit(probability, gt.data);
       acc.add({
         refId: sample.refId,
         sentId: sample.sentId,
@@ -163,6 +163,7 @@ export async function evaluate(o: EvaluateOptions): Promise<MetricAccumulator> {
         words: tokenizeWords(sample.sentence).length,
         target,
         pixels: gt.data.length,
+        ...(pointed === null ? {} : { pointed }),
       });
       await o.onPrediction?.(sample, probability, pred, {
         iou: iouOf(intersection, union),

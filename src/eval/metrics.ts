@@ -103,6 +103,23 @@ export function iouOf(intersection: number, union: number): number {
   return union === 0 ? 1 : intersection / union;
 }
 
+/**
+ * Pointing: does the most probable pixel (at the original resolution; the first in raster order on
+ * ties) lie on the target? Threshold-free, it measures grounding apart from mask quality and
+ * calibration. null when the target is empty (nothing to point at).
+ */
+export function pointingHit(probability: Float32Array, gt: Uint8Array): boolean | null {
+  if (probability.length !== gt.length)
+    throw new Error(`pointing: probability has ${probability.length} pixels, ground truth ${gt.length}`);
+  let best = 0;
+  let any = false;
+  for (let i = 0; i < gt.length; i++) {
+    if (probability[i]! > probability[best]!) best = i;
+    if (gt[i]) any = true;
+  }
+  return any ? gt[best] !== 0 : null;
+}
+
 /** One evaluated expression. */
 export interface ExpressionRecord {
   refId: number;
@@ -114,6 +131,8 @@ export interface ExpressionRecord {
   /** |gt| and W·H at the original resolution, for the area-ratio breakdown. */
   target: number;
   pixels: number;
+  /** pointingHit of the expression; absent when unknown (binary masks only, or an empty target). */
+  pointed?: boolean;
 }
 
 export interface GroupSummary {
@@ -123,6 +142,8 @@ export interface GroupSummary {
   mIoU: number;
   /** Prec@t keyed by the threshold as written: "0.5" … "0.9". */
   precision: Record<string, number>;
+  /** Share of the expressions with a known pointing result that hit (null: none known). */
+  pointing: number | null;
   intersection: number;
   union: number;
 }
@@ -139,7 +160,10 @@ export interface MetricSummary extends GroupSummary {
 /** Serialized shard: columns of integers, one row per expression. */
 export interface MetricsState extends EvalSetting {
   format: typeof METRICS_FORMAT;
-  /** [refId, sentId, I, U, words, |gt|, W·H] per expression, in insertion order. */
+  /**
+   * [refId, sentId, I, U, words, |gt|, W·H, pointed] per expression, in insertion order; pointed is
+   * 1 (hit), 0 (miss) or -1 (unknown), and absent in shards written before it existed.
+   */
   records: number[][];
 }
 
@@ -148,7 +172,13 @@ function summarize(records: readonly ExpressionRecord[]): GroupSummary {
   let su = 0;
   let sum = 0;
   const hits = PREC_THRESHOLDS.map(() => 0);
+  let pointedKnown = 0;
+  let pointedHits = 0;
   for (const r of records) {
+    if (r.pointed !== undefined) {
+      pointedKnown++;
+      if (r.pointed) pointedHits++;
+    }
     si += r.intersection;
     su += r.union;
     const iou = iouOf(r.intersection, r.union);
@@ -160,7 +190,15 @@ function summarize(records: readonly ExpressionRecord[]): GroupSummary {
   const n = records.length;
   const precision: Record<string, number> = {};
   PREC_THRESHOLDS.forEach((t, k) => (precision[String(t)] = n ? hits[k]! / n : 0));
-  return { count: n, oIoU: iouOf(si, su), mIoU: n ? sum / n : 0, precision, intersection: si, union: su };
+  return {
+    count: n,
+    oIoU: iouOf(si, su),
+    mIoU: n ? sum / n : 0,
+    precision,
+    pointing: pointedKnown ? pointedHits / pointedKnown : null,
+    intersection: si,
+    union: su,
+  };
 }
 
 /** What one evaluation is over; shards merge only when these agree. */
@@ -208,6 +246,8 @@ export class MetricAccumulator {
     const k = key(r);
     if (this.seen.has(k)) throw new Error(`metrics: ref ${r.refId} sent ${r.sentId} counted twice`);
     this.seen.add(k);
+    if (r.pointed !== undefined && typeof r.pointed !== 'boolean')
+      throw new Error(`metrics: pointed must be a boolean, got ${String(r.pointed)}`);
     this.records.push({ ...r });
   }
 
@@ -221,19 +261,33 @@ export class MetricAccumulator {
     box: LetterboxGeometry,
     gt: Mask,
   ): number {
-    const pred = binarize(unletterboxProbability(prob, box, gt.width, gt.height), this.threshold);
-    return this.addMasks(ids, pred, gt.data);
+    const probability = unletterboxProbability(prob, box, gt.width, gt.height);
+    const pred = binarize(probability, this.threshold);
+    return this.addMasks(ids, pred, gt.data, pointingHit(probability, gt.data));
   }
 
-  /** Scores binary masks (original resolution) and adds the result; returns the expression's IoU. */
+  /**
+   * Scores binary masks (original resolution) and adds the result; returns the expression's IoU.
+   * `pointed` is the pointingHit when a probability map was scored (null/absent: unknown).
+   */
   addMasks(
     ids: { refId: number; sentId: number; sentence: string },
     pred: Uint8Array,
     gt: Uint8Array,
+    pointed: boolean | null = null,
   ): number {
     const { intersection, union, target } = intersectionUnion(pred, gt);
     const words = tokenizeWords(ids.sentence).length;
-    this.add({ refId: ids.refId, sentId: ids.sentId, intersection, union, words, target, pixels: gt.length });
+    this.add({
+      refId: ids.refId,
+      sentId: ids.sentId,
+      intersection,
+      union,
+      words,
+      target,
+      pixels: gt.length,
+      ...(pointed === null ? {} : { pointed }),
+    });
     return iouOf(intersection, union);
   }
 
@@ -283,6 +337,7 @@ export class MetricAccumulator {
         r.words,
         r.target,
         r.pixels,
+        r.pointed === undefined ? -1 : r.pointed ? 1 : 0,
       ]),
     };
   }
@@ -297,9 +352,11 @@ export class MetricAccumulator {
     if (!Array.isArray(s.records)) throw new Error('metrics state: "records" must be an array');
     const acc = new MetricAccumulator({ dataset: s.dataset, split: s.split, threshold: s.threshold });
     s.records.forEach((row, i) => {
-      if (!Array.isArray(row) || row.length !== 7)
-        throw new Error(`metrics state: record ${i} must have 7 numbers`);
-      const [refId, sentId, intersection, union, words, target, pixels] = row as number[];
+      if (!Array.isArray(row) || (row.length !== 7 && row.length !== 8))
+        throw new Error(`metrics state: record ${i} must have 8 numbers (7 before pointing was recorded)`);
+      const [refId, sentId, intersection, union, words, target, pixels, pointed = -1] = row as number[];
+      if (pointed !== -1 && pointed !== 0 && pointed !== 1)
+        throw new Error(`metrics state: record ${i}: pointed must be 1, 0 or -1, got ${pointed}`);
       acc.add({
         refId: refId!,
         sentId: sentId!,
@@ -308,6 +365,7 @@ export class MetricAccumulator {
         words: words!,
         target: target!,
         pixels: pixels!,
+        ...(pointed === -1 ? {} : { pointed: pointed === 1 }),
       });
     });
     return acc;

@@ -1,6 +1,7 @@
 // Evaluation report, Markdown for people and JSON for tools, per spec/data.md §5: it names the
 // binarization threshold, the resolution the metrics were computed at ("original") and the split,
-// then gives oIoU, mIoU, Prec@{0.5..0.9} and the length and target-area breakdowns.
+// then gives oIoU, mIoU, Prec@{0.5..0.9}, pointing (metrics.ts pointingHit) and the length and
+// target-area breakdowns.
 // Both files are written atomically (src/io/atomic.ts) so an interrupted run never leaves half a report.
 
 import { writeFileAtomic } from '../io/atomic.js';
@@ -74,14 +75,15 @@ const pct = (x: number): string => (100 * x).toFixed(2);
 
 function row(label: string, g: GroupSummary): string {
   // An empty bucket has no scores: a dash, not ΣI/ΣU = 0/0 read as 100 % or a mean of nothing as 0 %.
-  if (g.count === 0) return `| ${label} | 0 |${' – |'.repeat(2 + PREC_THRESHOLDS.length)}`;
+  if (g.count === 0) return `| ${label} | 0 |${' – |'.repeat(3 + PREC_THRESHOLDS.length)}`;
   const prec = PREC_THRESHOLDS.map((t) => pct(g.precision[String(t)]!));
-  return `| ${label} | ${g.count} | ${pct(g.oIoU)} | ${pct(g.mIoU)} | ${prec.join(' | ')} |`;
+  const pointing = g.pointing === null ? '–' : pct(g.pointing);
+  return `| ${label} | ${g.count} | ${pct(g.oIoU)} | ${pct(g.mIoU)} | ${prec.join(' | ')} | ${pointing} |`;
 }
 
 function table(first: string, rows: string[]): string[] {
-  const head = `| ${first} | n | oIoU | mIoU | ${PREC_THRESHOLDS.map((t) => `P@${t}`).join(' | ')} |`;
-  const rule = `|${' --- |'.repeat(4 + PREC_THRESHOLDS.length)}`;
+  const head = `| ${first} | n | oIoU | mIoU | ${PREC_THRESHOLDS.map((t) => `P@${t}`).join(' | ')} | pointing |`;
+  const rule = `|${' --- |'.repeat(5 + PREC_THRESHOLDS.length)}`;
   return [head, rule, ...rows];
 }
 
@@ -100,7 +102,7 @@ export function reportMarkdown(r: EvalReport): string {
     ...setting,
     ...r.notes.map((n) => `- ${n}`),
     '',
-    'oIoU = ΣI/ΣU, mIoU = mean per-expression IoU (1 when the union is empty), P@t = share with IoU ≥ t; all in %.',
+    'oIoU = ΣI/ΣU, mIoU = mean per-expression IoU (1 when the union is empty), P@t = share with IoU ≥ t, pointing = share whose most probable pixel lies on the target (threshold-free; – when only binary masks were scored); all in %.',
     '',
     ...table('set', [row('all', r)]),
     '',

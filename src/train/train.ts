@@ -436,11 +436,14 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       const sum = acc.summary();
       await appendFile(
         logPath,
-        JSON.stringify({ step: st.step, val: { oIoU: sum.oIoU, mIoU: sum.mIoU, count: sum.count } }) + '\n',
+        JSON.stringify({
+          step: st.step,
+          val: { oIoU: sum.oIoU, mIoU: sum.mIoU, pointing: sum.pointing, count: sum.count },
+        }) + '\n',
       );
       log(
         o,
-        `\nstep ${st.step}: val oIoU ${(100 * sum.oIoU).toFixed(2)}  mIoU ${(100 * sum.mIoU).toFixed(2)}  (${sum.count} expressions)`,
+        `\nstep ${st.step}: val oIoU ${(100 * sum.oIoU).toFixed(2)}  mIoU ${(100 * sum.mIoU).toFixed(2)}  pointing ${sum.pointing === null ? '–' : (100 * sum.pointing).toFixed(1)}  (${sum.count} expressions)`,
       );
       if (sum.oIoU > st.bestOIoU) {
         st.bestOIoU = sum.oIoU;
@@ -503,17 +506,17 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   return { steps: st.step, bestOIoU: st.bestOIoU, lastLoss, samplesPerSecond: rate };
 }
 
-/** Training curves as PNG: loss (smoothed) and validation oIoU against step. */
+/** Training curves as PNG: loss (smoothed), and validation oIoU and pointing against step. */
 export async function writeCurves(dir: string): Promise<void> {
   const lines = readFileSync(join(dir, 'log.jsonl'), 'utf8')
     .split('\n')
     .filter(Boolean)
-    .map((l) => JSON.parse(l) as Partial<LogLine> & { val?: { oIoU: number } });
+    .map((l) => JSON.parse(l) as Partial<LogLine> & { val?: { oIoU: number; pointing?: number | null } });
   // A resumed run logs steps again from its checkpoint: keep the last record of each step.
   const loss = new Map<number, number>();
-  const val = new Map<number, number>();
+  const val = new Map<number, { oIoU: number; pointing?: number | null }>();
   for (const l of lines) {
-    if (l.val) val.set(l.step!, l.val.oIoU);
+    if (l.val) val.set(l.step!, l.val);
     else if (l.finite && l.loss !== undefined) loss.set(l.step!, l.loss);
   }
   const steps = [...loss.keys()].sort((a, b) => a - b);
@@ -533,16 +536,14 @@ export async function writeCurves(dir: string): Promise<void> {
     }),
   );
   if (val.size) {
-    const pts = [...val.entries()]
-      .sort((a, b) => a[0] - b[0])
-      .map(([k, v]) => [k, 100 * v] as [number, number]);
+    const sorted = [...val.entries()].sort((a, b) => a[0] - b[0]);
+    const series = [{ name: 'val oIoU (%)', points: sorted.map(([k, v]) => [k, 100 * v.oIoU] as [number, number]) }];
+    const pointing = sorted.filter(([, v]) => typeof v.pointing === 'number');
+    if (pointing.length)
+      series.push({ name: 'val pointing (%)', points: pointing.map(([k, v]) => [k, 100 * v.pointing!] as [number, number]) });
     await writeFile(
       join(dir, 'val.png'),
-      await lineChartPng([{ name: 'val oIoU (%)', points: pts }], {
-        title: 'Validation oIoU',
-        xLabel: 'step',
-        yLabel: 'oIoU (%)',
-      }),
+      await lineChartPng(series, { title: 'Validation oIoU and pointing', xLabel: 'step', yLabel: '%' }),
     );
   }
 }

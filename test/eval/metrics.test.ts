@@ -14,7 +14,9 @@ import {
   intersectionUnion,
   iouOf,
   lengthBucket,
+  pointingHit,
   type ExpressionRecord,
+  type MetricsState,
 } from '../../src/eval/metrics.js';
 import { buildReport, reportMarkdown, writeReport } from '../../src/eval/report.js';
 
@@ -164,6 +166,40 @@ test('addProbability: maps back to the original size and binarizes at probabilit
   assert.equal(acc.addProbability({ refId: 1, sentId: 1, sentence: 'x' }, prob, g, gt), 1 / 3);
 });
 
+test('pointing: the most probable pixel (first on ties) on the target; unknown for empty targets or masks only', () => {
+  assert.equal(pointingHit(Float32Array.of(0.1, 0.9, 0.3), u8([0, 1, 0])), true);
+  assert.equal(pointingHit(Float32Array.of(0.1, 0.9, 0.3), u8([1, 0, 1])), false);
+  assert.equal(pointingHit(Float32Array.of(0.5, 0.5, 0.2), u8([0, 1, 0])), false, 'tie: the first pixel');
+  assert.equal(pointingHit(Float32Array.of(0.5, 0.5, 0.2), u8([1, 0, 0])), true, 'tie: the first pixel');
+  assert.equal(pointingHit(Float32Array.of(0.1, 0.9), u8([0, 0])), null, 'empty target');
+  assert.throws(() => pointingHit(Float32Array.of(0.1), u8([0, 1])), /1 pixels, ground truth 2/);
+
+  // Through addProbability (the letterbox of the test above): the 0.99 padding row is not the image.
+  const g = letterboxGeometry(4, 2, 4);
+  const prob = new Float32Array(16).fill(0.99, 0, 4);
+  prob.set([0.2, 0.1, 0.9, 0], 4);
+  const acc = new MetricAccumulator({ ...setting, threshold: 0.5 });
+  const gt = (bits: number[]) => ({ width: 4, height: 2, data: u8(bits) });
+  acc.addProbability({ refId: 1, sentId: 1, sentence: 'x' }, prob, g, gt([0, 0, 1, 0, 0, 0, 0, 0])); // hit
+  acc.addProbability({ refId: 2, sentId: 2, sentence: 'x' }, prob, g, gt([1, 1, 0, 0, 0, 0, 0, 0])); // miss
+  acc.addProbability({ refId: 3, sentId: 3, sentence: 'x' }, prob, g, gt([0, 0, 0, 0, 0, 0, 0, 0])); // unknown
+  acc.addMasks({ refId: 4, sentId: 4, sentence: 'x' }, u8([1, 0]), u8([1, 0])); // masks only: unknown
+  assert.equal(acc.summary().pointing, 1 / 2);
+  assert.equal(new MetricAccumulator(setting).summary().pointing, null);
+
+  // Shards carry it (1 / 0 / -1) and merge exactly; 7-number records of older shards read as unknown.
+  const state = JSON.parse(JSON.stringify(acc.toJSON())) as MetricsState;
+  assert.deepEqual(
+    state.records.map((r) => r[7]),
+    [1, 0, -1, -1],
+  );
+  assert.equal(MetricAccumulator.merge([state]).summary().pointing, 1 / 2);
+  const old = { ...state, records: state.records.map((r) => r.slice(0, 7)) };
+  assert.equal(MetricAccumulator.fromJSON(old).summary().pointing, null);
+  const bad = { ...state, records: [[...state.records[0]!.slice(0, 7), 2]] };
+  assert.throws(() => MetricAccumulator.fromJSON(bad), /record 0: pointed must be 1, 0 or -1, got 2/);
+});
+
 test('report names threshold, resolution and split, in Markdown and JSON', async () => {
   const acc = new MetricAccumulator({ dataset: 'refcocog', split: 'val', threshold: 0.35 });
   acc.addMasks({ refId: 1, sentId: 1, sentence: 'a man' }, u8([1, 1]), u8([1, 0]));
@@ -184,8 +220,13 @@ test('report names threshold, resolution and split, in Markdown and JSON', async
     assert.match(md, /resolution: original/);
     assert.match(md, /skipped as corrupt: 2/);
     assert.match(md, /\| all \| 1 \| 50\.00 \| 50\.00 \| 100\.00 \| 0\.00 \|/);
+    // Binary masks only: pointing unknown, a dash.
+    assert.match(
+      md,
+      /\| all \| 1 \| 50\.00 \| 50\.00 \| 100\.00 \| 0\.00 \| 0\.00 \| 0\.00 \| 0\.00 \| – \|\n/,
+    );
     // The 8-10-word bucket is empty: dashes, not 0/0 scored as 100 %.
-    assert.match(md, /\| 8-10 \| 0 \| – \| – \| – \| – \| – \| – \| – \|\n/);
+    assert.match(md, /\| 8-10 \| 0 \| – \| – \| – \| – \| – \| – \| – \| – \|\n/);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
