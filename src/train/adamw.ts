@@ -52,30 +52,33 @@ export function adamwStep(
   const n = p.length;
   if (m.length !== n || v.length !== n || g.length !== n)
     throw new Error(`adamwStep: lengths differ (param ${n}, m ${m.length}, v ${v.length}, grad ${g.length})`);
-  const keep = u.decay && c.weightDecay ? 1 - u.lr * c.weightDecay : 1;
-  const stepSize = u.lr / (1 - c.beta1 ** u.t);
-  const bc2Sqrt = Math.sqrt(1 - c.beta2 ** u.t);
-  update(p, m, v, g, c.beta1, c.beta2, c.eps, keep, stepSize, bc2Sqrt, u.gradScale);
+  const k = SCALARS;
+  k[0] = c.beta1;
+  k[1] = c.beta2;
+  k[2] = c.eps;
+  k[3] = u.decay && c.weightDecay ? 1 - u.lr * c.weightDecay : 1; // keep
+  k[4] = u.lr / (1 - c.beta1 ** u.t); // step size
+  k[5] = Math.sqrt(1 - c.beta2 ** u.t); // √bc2
+  k[6] = u.gradScale;
+  update(p, m, v, g, k);
 }
 
 /**
- * The element loop, with every scalar an argument: V8 optimizes it once and keeps it. (Read from
- * option objects inside it, a field turning from integer to double — the clip coefficient is 1
- * until clipping bites — deoptimized the loop for good: 10× slower, measured on restr-tiny.)
+ * The scalars of `update`, passed as raw float64s. As plain number arguments, the clip coefficient
+ * arriving as the integer 1 after many doubles (clipping stops biting) left the loop in V8's slow
+ * path for good: 10× slower from about step 120 of restr-tiny on, found by timing, not by a trace.
  */
-function update(
-  p: Float32Array,
-  m: Float32Array,
-  v: Float32Array,
-  g: Float32Array,
-  b1: number,
-  b2: number,
-  eps: number,
-  keep: number,
-  stepSize: number,
-  bc2Sqrt: number,
-  scale: number,
-): void {
+const SCALARS = new Float64Array(7);
+
+/** The element loop: [b1, b2, eps, keep, stepSize, bc2Sqrt, scale] = k. */
+function update(p: Float32Array, m: Float32Array, v: Float32Array, g: Float32Array, k: Float64Array): void {
+  const b1 = k[0]!;
+  const b2 = k[1]!;
+  const eps = k[2]!;
+  const keep = k[3]!;
+  const stepSize = k[4]!;
+  const bc2Sqrt = k[5]!;
+  const scale = k[6]!;
   const n = p.length;
   for (let i = 0; i < n; i++) {
     const gi = g[i]! * scale;
