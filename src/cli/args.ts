@@ -25,6 +25,21 @@ export function numberFlag(flag: string, v: string | undefined, o: { min?: numbe
   return n;
 }
 
+/** One of `choices`, or a usage error listing them ("a, b or c"). */
+export function choiceFlag<T extends string>(
+  flag: string,
+  v: string | undefined,
+  choices: readonly T[],
+): T | undefined {
+  if (v === undefined) return undefined;
+  if (!(choices as readonly string[]).includes(v)) {
+    const list =
+      choices.length > 1 ? `${choices.slice(0, -1).join(', ')} or ${choices.at(-1)}` : choices.join('');
+    throw new UsageError(`--${flag} must be ${list}, got '${v}'`);
+  }
+  return v as T;
+}
+
 export function required<T>(flag: string, v: T | undefined, hint = ''): T {
   if (v === undefined || v === '') throw new UsageError(`--${flag} is required${hint ? ` (${hint})` : ''}`);
   return v;

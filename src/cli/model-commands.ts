@@ -8,7 +8,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
 import { writeFileAtomic } from '../io/atomic.js';
-import { POS_INITS, type PosInit, initModel } from '../models/build.js';
+import { POS_INITS, initModel } from '../models/build.js';
 import { loadModelCheckpoint, saveModelCheckpoint } from '../models/checkpoint.js';
 import { type ExportParts, exportModel, splitPaths } from '../models/export.js';
 import { formatInspect, inspectModel } from '../models/inspect.js';
@@ -24,7 +24,7 @@ import type { RestrConfig } from '../models/restr/config.js';
 import { initRestrPretrained } from '../models/restr/pretrained.js';
 import type { SharedRisConfig } from '../models/shared-ris/config.js';
 import { initFromBeit3 } from '../models/shared-ris/import.js';
-import { UsageError, intFlag, runCommand } from './args.js';
+import { UsageError, choiceFlag, intFlag, runCommand } from './args.js';
 import type { Command } from './commands.js';
 
 /** `--config` as a preset, a JSON file or a checkpoint (its stored config), with `--set` overrides. */
@@ -116,9 +116,7 @@ const init: Command = {
       if (seed === undefined) throw new UsageError('--seed is required');
       if (!o.out) throw new UsageError('--out is required');
       if (o.vocab && o['vocab-size']) throw new UsageError('give --vocab or --vocab-size, not both');
-      const posInit = o['pos-init'];
-      if (posInit !== undefined && !(POS_INITS as readonly string[]).includes(posInit))
-        throw new UsageError(`--pos-init must be ${POS_INITS.join(' or ')}, got '${posInit}'`);
+      const posInit = choiceFlag('pos-init', o['pos-init'], POS_INITS);
       if (posInit && (o.vit || o.beit3))
         throw new UsageError(
           `--pos-init is for random init; ${o.vit ? '--vit' : '--beit3'} brings the position table`,
@@ -238,7 +236,7 @@ const init: Command = {
         for (const line of r.report) console.log(line);
         params = r.params;
       } else {
-        params = initModel(def, config, seed, posInit ? { posInit: posInit as PosInit } : {});
+        params = initModel(def, config, seed, posInit ? { posInit } : {});
       }
       await saveModelCheckpoint(o.out, def, config, params, {
         ...(vocab !== undefined ? { vocab } : {}),

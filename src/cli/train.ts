@@ -3,9 +3,10 @@
 import { parseArgs } from 'node:util';
 import { DATASET_NAMES, type DatasetName } from '../data/datasets.js';
 import { presetNames } from '../models/registry.js';
-import { POS_INITS, type PosInit } from '../models/build.js';
+import { POS_INITS } from '../models/build.js';
+import { SCHEDULE_KINDS } from '../train/schedule.js';
 import { type TrainOptions, train } from '../train/train.js';
-import { UsageError, intFlag, numberFlag, required, runCommand } from './args.js';
+import { UsageError, choiceFlag, intFlag, numberFlag, required, runCommand } from './args.js';
 import type { Command } from './commands.js';
 
 const HELP = `Usage: refseg train --config <preset|file.json> --data DIR --dataset NAME --out RUN [options]
@@ -93,14 +94,10 @@ export const trainCommand: Command = {
       if (!(DATASET_NAMES as readonly string[]).includes(dataset)) {
         throw new UsageError(`--dataset must be one of ${DATASET_NAMES.join(', ')}, got '${dataset}'`);
       }
-      const posInit = v['pos-init'];
-      if (posInit !== undefined && !(POS_INITS as readonly string[]).includes(posInit))
-        throw new UsageError(`--pos-init must be ${POS_INITS.join(' or ')}, got '${posInit}'`);
+      const posInit = choiceFlag('pos-init', v['pos-init'], POS_INITS);
       if (posInit && v.init)
         throw new UsageError(`--pos-init initializes from scratch; --init ${v.init} brings its own weights`);
-      const schedule = v.schedule ?? 'poly';
-      if (!['poly', 'cosine', 'constant'].includes(schedule))
-        throw new UsageError(`--schedule must be poly, cosine or constant, got '${schedule}'`);
+      const schedule = choiceFlag('schedule', v.schedule ?? 'poly', SCHEDULE_KINDS)!;
       const o: TrainOptions = {
         config:
           resume || v.init
@@ -124,10 +121,10 @@ export const trainCommand: Command = {
         visionLrMult: numberFlag('vision-lr-mult', v['vision-lr-mult'] ?? '1', { min: 0 })!,
         weightDecay: numberFlag('weight-decay', v['weight-decay'] ?? '5e-4', { min: 0 })!,
         warmup: numberFlag('warmup', v.warmup ?? '0.1', { min: 0, max: 1 })!,
-        schedule: schedule as TrainOptions['schedule'],
+        schedule,
         clipNorm: v['clip-norm'] ? numberFlag('clip-norm', v['clip-norm'], { min: 0 })! : null,
         seed: intFlag('seed', v.seed ?? '0')!,
-        ...(posInit ? { posInit: posInit as PosInit } : {}),
+        ...(posInit ? { posInit } : {}),
         augment: !v['no-augment'],
         evalEvery: intFlag('eval-every', v['eval-every'] ?? '500')!,
         evalLimit: intFlag('eval-limit', v['eval-limit'] ?? '0')!,

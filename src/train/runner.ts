@@ -51,6 +51,9 @@ function emptyBank(g: TrainStepGraph): Bank {
 
 export class StepRunner {
   private readonly bank: Bank;
+  /** Gradient output names, in `graph.params` order, and every output a step fetches. */
+  private readonly grads: string[];
+  private readonly outputs: string[];
   /** Completed (finite) updates; the next update uses t + 1 for bias correction. */
   t = 0;
 
@@ -59,6 +62,9 @@ export class StepRunner {
     private readonly session: Session,
   ) {
     this.bank = emptyBank(graph);
+    this.grads = graph.params.map((s) => gradName(s.name));
+    const bufferOuts = graph.buffers.map((s) => `out.${s.name}`);
+    this.outputs = ['loss', 'grad_norm', 'finite', ...this.grads, ...bufferOuts, ...graph.extraOutputs];
   }
 
   static async create(
@@ -111,13 +117,13 @@ export class StepRunner {
     const feeds: Record<string, HostTensor> = { ...data };
     const into: Record<string, HostTensor> = {};
     for (const s of this.graph.params) feeds[s.name] = f32(s.shape, this.bank.params.get(s.name)!);
+    // Buffers are written back into their own arrays: every buffer output waits for `finite`, so the
+    // graph has read the old values before it writes (the binding's own copy of each is dropped).
     for (const s of this.graph.buffers) {
       feeds[s.name] = f32(s.shape, this.bank.buffers.get(s.name)!);
       into[`out.${s.name}`] = f32(s.shape, this.bank.buffers.get(s.name)!);
     }
-    const grads = this.graph.params.map((s) => gradName(s.name));
-    const names = ['loss', 'grad_norm', 'finite', ...grads, ...Object.keys(into), ...this.graph.extraOutputs];
-    const out = await this.session.run(feeds, names, into);
+    const out = await this.session.run(feeds, this.outputs, into);
     const finite = (out.finite!.data as Uint8Array)[0] === 1;
     const gradNorm = Number(out.grad_norm!.data[0]);
     if (finite) {
@@ -126,7 +132,7 @@ export class StepRunner {
       const gradScale = clipCoefficient(c, gradNorm);
       this.graph.params.forEach((s, i) => {
         const u = { lr: lr * this.graph.lrMults[i]!, t: this.t, decay: s.decay, gradScale };
-        const g = out[grads[i]!]!.data as Float32Array;
+        const g = out[this.grads[i]!]!.data as Float32Array;
         adamwStep(c, u, this.bank.params.get(s.name)!, this.bank.m.get(s.name)!, this.bank.v.get(s.name)!, g);
       });
     }

@@ -1,7 +1,8 @@
 // Learning-rate schedules. ReSTR (spec/restr.md §5): linear warm-up over the first 10% of
 // iterations, then polynomial decay (power 0.9) to 0. Shared-RIS (spec/shared-ris.md §2): cosine.
 
-export type ScheduleKind = 'poly' | 'cosine' | 'constant';
+export const SCHEDULE_KINDS = ['poly', 'cosine', 'constant'] as const;
+export type ScheduleKind = (typeof SCHEDULE_KINDS)[number];
 
 export interface Schedule {
   kind: ScheduleKind;

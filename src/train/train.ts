@@ -1,9 +1,10 @@
 // `refseg train`: the training loop for any registered model (spec/restr.md §5 recipe,
 // spec/reliability.md "Training state").
 //
-// One ONNX graph does forward + loss + backward and AdamW updates in place (step.ts, runner.ts); this loop feeds it batches,
-// the learning rate (linear warm-up then poly/cosine decay) and host-drawn stochastic-depth
-// scales, validates periodically (oIoU), and writes checkpoints atomically. Everything random is
+// One ONNX graph does forward + loss + backward and AdamW updates in place (step.ts, runner.ts);
+// this loop feeds it batches, the learning rate (linear warm-up then poly/cosine decay) and
+// host-drawn stochastic-depth scales, validates periodically (oIoU, pointing), and writes
+// checkpoints atomically. Everything random is
 // a pure function of (seed, epoch, slot) or (seed, step), so the saved step and sampler position
 // are the whole RNG state: N steps + kill + resume + N steps equals 2N straight steps.
 
@@ -36,7 +37,7 @@ import type { HostTensor } from '../runtime/session.js';
 import { Progress } from '../util/progress.js';
 import { lineChartPng } from '../util/plot.js';
 import { StepRunner } from './runner.js';
-import { type Schedule, learningRate } from './schedule.js';
+import { type Schedule, type ScheduleKind, learningRate } from './schedule.js';
 import { buildTrainStep, stateNames } from './step.js';
 
 export interface TrainOptions {
@@ -58,7 +59,7 @@ export interface TrainOptions {
   visionLrMult: number;
   weightDecay: number;
   warmup: number; // fraction of steps
-  schedule: 'poly' | 'cosine' | 'constant';
+  schedule: ScheduleKind;
   clipNorm: number | null;
   seed: number;
   /** Initial patch position table when training from scratch (default 'trunc_normal'; build.ts InitOptions). */
