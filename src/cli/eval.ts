@@ -38,7 +38,8 @@ const HELP = `Usage: refseg eval --checkpoint CKPT --data DIR --dataset NAME [op
 
 Scores a checkpoint on one split (restr.md §5): each image letterboxed to the model's size, the
 probability mapped back to the original image (bilinear) and binarized at probability ≥ threshold;
-oIoU, mIoU, Prec@0.5…0.9 at the original resolution, by expression length and by target size.
+oIoU, mIoU, Prec@0.5…0.9 at the original resolution, by expression length and by target size;
+and pointing: the share of expressions whose most probable pixel lies on the target (no threshold).
 
 Options:
   --checkpoint F        model checkpoint (.safetensors) carrying its vocabulary
