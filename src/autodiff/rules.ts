@@ -6,7 +6,7 @@
 // return a gradient in the broadcast (output) shape: the driver reduces it to the input's shape.
 // Rules never accumulate and never un-broadcast: the driver does both, once.
 
-import { type Node, ShapeError, Tensor } from '../graph/graph.js';
+import { type Node, ShapeError, Tensor, isStatic } from '../graph/graph.js';
 import { interpMatrix, transposeMatrix } from '../graph/interp.js';
 import * as op from '../graph/ops.js';
 import type { OpType, ResizeCoord } from '../graph/ops.js';
@@ -35,6 +35,20 @@ function mT(t: Tensor): Tensor {
   perm[t.rank - 2] = t.rank - 1;
   perm[t.rank - 1] = t.rank - 2;
   return op.transpose(t, perm);
+}
+
+/**
+ * dB of Y = A·B. When B is a matrix shared by every batch entry of A (a linear layer), the batched
+ * Aᵀ·dY followed by the driver's sum over the batch is one matrix product over the flattened
+ * rows: reshape(A, [-1, K])ᵀ · reshape(dY, [-1, N]). Same values, no [batch, K, N] intermediate;
+ * measured on the restr-tiny training step, the batch sums were about a tenth of the step.
+ */
+function matmulGradB(a: Tensor, dy: Tensor, b: Tensor): Tensor {
+  const k = a.shape[a.rank - 1];
+  const n = dy.shape[dy.rank - 1];
+  // (a symbolic batch cannot be flattened by Reshape here: those graphs keep the batched form)
+  if (b.rank !== 2 || a.rank < 3 || !isStatic(a.shape) || !isStatic(dy.shape)) return op.matmul(mT(a), dy);
+  return op.matmul(mT(op.reshape(a, [-1, k as number])), op.reshape(dy, [-1, n as number]));
 }
 
 /** dy of a reduction over `axes`, brought back to x's shape. */
@@ -128,7 +142,7 @@ export const RULES: { readonly [K in OpType]: GradRule } = {
     return [op.mul(y, op.sub(DY(c), op.reduceSum(op.mul(DY(c), y), [axis], true)))];
   },
   // d(AB) = dY Bᵀ, Aᵀ dY (batch dims reduced by the driver)
-  MatMul: (c) => [want(c, 0, () => op.matmul(DY(c), mT(X(c, 1)))), want(c, 1, () => op.matmul(mT(X(c, 0)), DY(c)))],
+  MatMul: (c) => [want(c, 0, () => op.matmul(DY(c), mT(X(c, 1)))), want(c, 1, () => matmulGradB(X(c, 0), DY(c), X(c, 1)))],
   // Y = α A'B' + β C with A' = transA ? Aᵀ : A, B' likewise
   Gemm: (c) => {
     const [a, b, dy] = [X(c, 0), X(c, 1), DY(c)];

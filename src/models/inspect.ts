@@ -109,8 +109,12 @@ export function formatInspect(r: InspectReport, title = r.model): string {
           return `${M(p.params)} params (ours ${pct(row.name === 'total' && !p.withWordTable ? row.paramsWithoutWords : row.params, p.params)}; ${p.source})`;
         const at =
           p.imageSize === r.imageSize ? `ours ${pct(row.macs, p.macs!)}` : `at ${p.imageSize}×${p.imageSize}`;
-        return `${G(p.macs!)} MACs (${at}; ${p.source})`;
-      });
+        const line = `${G(p.macs!)} MACs (${at}; ${p.source})`;
+        if (!p.reordered || p.imageSize !== r.imageSize) return line;
+        const paperOrder = row.macs + p.reordered.macs;
+        return [line, `${G(paperOrder)} in the paper's order (ours ${pct(paperOrder, p.macs!)}): ${p.reordered.what}`];
+      })
+      .flat();
     const name = row.sub ? `  ${row.name}` : row.name;
     lines.push([name, M(row.params), M(row.paramsWithoutWords), G(row.macs), paper[0] ?? '']);
     for (const extra of paper.slice(1)) lines.push(['', '', '', '', extra]);

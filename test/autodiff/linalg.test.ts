@@ -13,6 +13,7 @@ const MATMULS: { a: readonly number[]; b: readonly number[]; da?: Shape; db?: Sh
   { a: [2, 1, 3, 4], b: [5, 4, 2] }, // batch dims broadcast both ways → [2,5,3,2]
   { a: [3, 4], b: [2, 4, 5] }, // A broadcast over B's batch
   { a: [2, 3, 4], b: [4, 5] }, // B broadcast over A's batch (a linear layer)
+  { a: [2, 2, 3, 4], b: [4, 5] }, // a linear layer over two batch dims
   { a: [1, 3, 4], b: [2, 4, 2] },
   { a: [2, 3, 4], b: [4, 2], da: ['B', 3, 4] }, // symbolic batch
   { a: [2, 3, 4], b: [2, 4, 3], da: ['B', 'N', 4], db: ['B', 4, 'N'] }, // attention-like q·kᵀ

@@ -188,6 +188,13 @@ function fromFeatures(
  * Sec. 3.3 coarse-to-fine decoder: x = [v, v' ⊙ yp] as a [B, 2D, G, G] map (Eq. 10), then K = log2 P
  * blocks of ×2 bilinear upsampling (align_corners) → linear C → C/2 without bias → LeakyReLU(0.01),
  * then `head` C → 1. The per-pixel linear maps are W [C/2, C] · X [B, C, H·W] (a 1×1 convolution).
+ *
+ * Computed in the cheaper, equal order: a per-pixel linear map and a bilinear resize commute
+ * (the resize mixes positions within a channel, W mixes channels within a position), so each block
+ * applies W at the coarse resolution and upsamples C/2 channels instead of C: a quarter of the
+ * multiply-adds and half the resize work. Measured on the restr-tiny training step (batch 8,
+ * 2 threads): the decoder was about a third of the step.
+ *
  * The decoder is no timm module: its weights start as torch.nn.Linear's do (U(±1/√C)), as in the
  * authors' code. With timm's N(0, 0.02) five bias-free layers shrink the signal ~10⁶-fold and the
  * mask head starts (and, measured on restr-tiny, stays) blind to its input.
@@ -197,21 +204,31 @@ function decoder(s: Scope, c: RestrConfig, v: Tensor, vPrime: Tensor, yp: Tensor
   let ch = 2 * c.fusion.dim;
   let side = G;
   const cat = op.concat([v, op.mul(vPrime, yp)], 2); // [B, Nv, 2D]
-  let x = op.reshape(op.transpose(cat, [0, 2, 1]), [0, ch, G, G]); // [B, 2D, Nv] → [B, 2D, G, G]
+  let x = op.transpose(cat, [0, 2, 1]); // [B, 2D, G·G]
   for (let k = 0; k < decoderBlocks(c); k++) {
-    x = op.resize(x, 2, 'align_corners'); // [B, C, 2H, 2W]
-    side *= 2;
     const w = s
       .sub('blocks')
       .sub(k)
       .sub('proj')
       .param('weight', [ch / 2, ch], torchLinearInit(ch));
-    const y = op.matmul(w, op.reshape(x, [0, ch, side * side])); // [B, C/2, H·W]
     ch /= 2;
-    x = op.leakyRelu(op.reshape(y, [0, ch, side, side]), 0.01); // [B, C/2, H, W]
+    const y = op.reshape(op.matmul(w, x), [0, ch, side, side]); // [B, C/2, H, W]
+    side *= 2;
+    const up = op.resize(y, 2, 'align_corners'); // [B, C/2, 2H, 2W]
+    x = op.reshape(op.leakyRelu(up, 0.01), [0, ch, side * side]); // [B, C/2, 4·H·W]
   }
   const head = s.sub('head').param('weight', [1, ch], torchLinearInit(ch));
-  return op.reshape(op.matmul(head, op.reshape(x, [0, ch, side * side])), [0, 1, side, side]); // [B, 1, H·W] → [B, 1, S, S]
+  return op.reshape(op.matmul(head, x), [0, 1, side, side]); // [B, 1, H·W] → [B, 1, S, S]
+}
+
+/**
+ * MACs the decoder saves at image size S by projecting before it upsamples (see `decoder`): block k
+ * maps C → C/2 on a (G·2^k)² grid instead of a (G·2^(k+1))² one, 3/4 of the paper order's cost.
+ */
+export function decoderReorderSaving(c: RestrConfig, S: number): number {
+  let [side, ch, saved] = [S / c.patchSize, 2 * c.fusion.dim, 0];
+  for (let k = 0; k < decoderBlocks(c); k++, side *= 2, ch /= 2) saved += 3 * side * side * ch * (ch / 2);
+  return saved;
 }
 
 /** timm's stochastic-depth rule: rates rise linearly from 0 to `rate` over an encoder's layers. */
@@ -267,7 +284,13 @@ function paperNumbers(c: RestrConfig): PaperNumber[] {
   }
   if (variant === 'cme') {
     out.push({ row: 'total', params: share ? 108.7e6 : 122.87e6, source: `Table 5 ReSTR (${name})` });
-    out.push({ row: 'total', macs: 52.29e9, imageSize: 320, source: `Table 5 ReSTR (${name})` });
+    out.push({
+      row: 'total',
+      macs: 52.29e9,
+      imageSize: 320,
+      source: `Table 5 ReSTR (${name})`,
+      reordered: { macs: decoderReorderSaving(c, 320), what: 'the decoder projects before it upsamples' },
+    });
   }
   return out;
 }
