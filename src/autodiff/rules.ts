@@ -51,6 +51,9 @@ function matmulGradB(a: Tensor, dy: Tensor, b: Tensor): Tensor {
   return op.matmul(mT(op.reshape(a, [-1, k as number])), op.reshape(dy, [-1, n as number]));
 }
 
+/** [x > 0] as 0/1 in x's dtype. */
+const positive = (x: Tensor): Tensor => op.cast(op.greater(x, 0), x.dtype);
+
 /** dy of a reduction over `axes`, brought back to x's shape. */
 function unreduce(c: GradContext, dy: Tensor): Tensor {
   const x = X(c, 0);
@@ -123,10 +126,14 @@ export const RULES: { readonly [K in OpType]: GradRule } = {
   Tanh: (c) => [op.mul(DY(c), op.sub(op.scalarLike(DY(c), 1), op.mul(c.y[0]!, c.y[0]!)))],
   // d σ(x) = σ(1 - σ) dx
   Sigmoid: (c) => [op.mul(DY(c), op.mul(c.y[0]!, op.sub(op.scalarLike(DY(c), 1), c.y[0]!)))],
-  // d relu(x) = [x > 0] dx
-  Relu: (c) => [op.where(op.greater(X(c, 0), 0), DY(c), op.scalarLike(DY(c), 0))],
-  // d leaky(x) = (x > 0 ? 1 : α) dx
-  LeakyRelu: (c) => [op.where(op.greater(X(c, 0), 0), DY(c), op.mul(DY(c), attr(c.node, 'alpha', 0.01)))],
+  // d relu(x) = [x > 0] dx. Written as a product with the cast mask, not a Where: ORT's Where is
+  // several times slower than Cast + Mul (measured on the decoder's 128×128 maps of restr-tiny).
+  Relu: (c) => [op.mul(DY(c), positive(X(c, 0)))],
+  // d leaky(x) = (x > 0 ? 1 : α) dx = (α + (1 - α)·[x > 0]) dx
+  LeakyRelu: (c) => {
+    const alpha = attr(c.node, 'alpha', 0.01);
+    return [op.mul(DY(c), op.add(op.mul(positive(X(c, 0)), 1 - alpha), alpha))];
+  },
   // d gelu(x) = (Φ(x) + x φ(x)) dx, exact (erf) form
   Gelu: (c) => {
     if (attr<string>(c.node, 'approximate', 'none') !== 'none') throw new ShapeError('Gelu gradient: only approximate="none" is supported');
