@@ -1,8 +1,8 @@
 // `refseg train`: the training loop for any registered model (spec/restr.md §5 recipe,
 // spec/reliability.md "Training state").
 //
-// One ONNX graph does forward + loss + backward and AdamW updates in place (step.ts, runner.ts);
-// this loop feeds it batches, the learning rate (linear warm-up then poly/cosine decay) and
+// One ONNX graph does forward + loss + backward (step.ts) and AdamW updates the weights in place
+// on the host (runner.ts, adamw.ts); this loop feeds it batches, the learning rate (linear warm-up then poly/cosine decay) and
 // host-drawn stochastic-depth scales, validates periodically (oIoU, pointing), and writes
 // checkpoints atomically. Everything random is
 // a pure function of (seed, epoch, slot) or (seed, step), so the saved step and sampler position
