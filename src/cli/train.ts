@@ -27,7 +27,9 @@ RUN/train-state.safetensors (everything needed to resume exactly), RUN/log.jsonl
   --split-by S          refs file variant (default: the dataset's)
   --out RUN             run folder
   --steps N             optimizer steps (default 1000)
-  --batch B             batch size (default 8)
+  --batch B             batch size in expressions (default 8)
+  --per-image K         K expressions of each image per batch (distinct objects first), batch/K images:
+                        the image half runs once per image (ReSTR only; default 1)
   --lr X                base learning rate (default 1e-4)
   --vision-lr-mult X    learning-rate multiplier of the vision encoder (default 1; 0.1 for a pretrained ViT)
   --weight-decay X      AdamW decoupled weight decay (default 5e-4)
@@ -41,7 +43,9 @@ RUN/train-state.safetensors (everything needed to resume exactly), RUN/log.jsonl
   --eval-every N        validate every N steps (default 500; 0 = never)
   --eval-limit N        validate on at most N expressions (default 0 = all)
   --checkpoint-every N  write checkpoints every N steps (default 200)
-  --threads N           ONNX Runtime intra-op threads (default: all cores)
+  --threads N           ONNX Runtime intra-op threads (default: all cores; with --workers, per worker, default 1)
+  --workers N           data-parallel worker threads, each running batch/N expressions (default 1); on a
+                        2-core machine '--workers 2 --threads 1' trains about 1.5x faster than one session
   --resume              continue RUN from RUN/train-state.safetensors (same options; --steps may extend)
   --stop-at N           stop after step N as if interrupted (for testing resume)
   --quiet               no progress output`;
@@ -64,6 +68,7 @@ export const trainCommand: Command = {
           out: { type: 'string' },
           steps: { type: 'string' },
           batch: { type: 'string' },
+          'per-image': { type: 'string' },
           lr: { type: 'string' },
           'vision-lr-mult': { type: 'string' },
           'weight-decay': { type: 'string' },
@@ -77,6 +82,7 @@ export const trainCommand: Command = {
           'eval-limit': { type: 'string' },
           'checkpoint-every': { type: 'string' },
           threads: { type: 'string' },
+          workers: { type: 'string' },
           resume: { type: 'boolean' },
           'stop-at': { type: 'string' },
           quiet: { type: 'boolean' },
@@ -117,6 +123,7 @@ export const trainCommand: Command = {
         out: required('out', v.out),
         steps: resume && v.steps === undefined ? 0 : intFlag('steps', v.steps ?? '1000', { min: 1 })!,
         batch: intFlag('batch', v.batch ?? '8', { min: 1 })!,
+        ...(v['per-image'] ? { perImage: intFlag('per-image', v['per-image'], { min: 1 })! } : {}),
         lr: numberFlag('lr', v.lr ?? '1e-4', { min: 0 })!,
         visionLrMult: numberFlag('vision-lr-mult', v['vision-lr-mult'] ?? '1', { min: 0 })!,
         weightDecay: numberFlag('weight-decay', v['weight-decay'] ?? '5e-4', { min: 0 })!,
@@ -132,6 +139,7 @@ export const trainCommand: Command = {
         stopAt: intFlag('stop-at', v['stop-at'] ?? '0')!,
         maxNonFinite: 5,
         ...(v.threads ? { threads: intFlag('threads', v.threads, { min: 1 })! } : {}),
+        ...(v.workers ? { workers: intFlag('workers', v.workers, { min: 1 })! } : {}),
         resume,
         quiet: v.quiet ?? false,
       };

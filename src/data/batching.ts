@@ -201,3 +201,63 @@ function jitter(img: RgbImage, brightness: number, contrast: number): RgbImage {
   }
   return { width: img.width, height: img.height, data: out };
 }
+
+/**
+ * Training expressions grouped by image (`file`), groups in order of first appearance: the units a
+ * per-image sampler shuffles when several expressions of one image share a batch (train.ts
+ * `perImage`).
+ */
+export function groupByImage(samples: readonly { file: string }[]): number[][] {
+  const groups = new Map<string, number[]>();
+  samples.forEach((s, i) => {
+    const g = groups.get(s.file);
+    if (g) g.push(i);
+    else groups.set(s.file, [i]);
+  });
+  return [...groups.values()];
+}
+
+/** The expression-choice stream of the image at `slot` of epoch `epoch` (per-image batches). */
+export function pickRng(seed: number, epoch: number, slot: number): Rng {
+  return Rng.from('per-image', seed, epoch, slot);
+}
+
+/**
+ * Picks k expressions of one image (`group`: its sample indices; `objectOf`: a sample's object id).
+ * Distinct objects come first, in random order, each with one random expression of its own: two
+ * expressions of one image that name DIFFERENT objects are what makes the pair teach grounding (the
+ * same pixels, a different sentence, a different mask). When the image has fewer than k objects the
+ * rest are further expressions without repeats, and only an image with fewer than k expressions
+ * repeats one.
+ */
+export function pickPerImage(
+  group: readonly number[],
+  objectOf: (sample: number) => number,
+  k: number,
+  rng: Rng,
+): number[] {
+  if (group.length === 0) throw new Error('pickPerImage: the image has no expressions');
+  const byObject = new Map<number, number[]>();
+  for (const i of group) {
+    const o = objectOf(i);
+    const list = byObject.get(o);
+    if (list) list.push(i);
+    else byObject.set(o, [i]);
+  }
+  const objects = [...byObject.values()];
+  const picked: number[] = [];
+  for (const j of rng.permutation(objects.length)) {
+    if (picked.length === k) break;
+    const list = objects[j]!;
+    picked.push(list[rng.int(0, list.length - 1)]!);
+  }
+  if (picked.length < k) {
+    const rest = group.filter((i) => !picked.includes(i));
+    for (const j of rng.permutation(rest.length)) {
+      if (picked.length === k) break;
+      picked.push(rest[j]!);
+    }
+  }
+  while (picked.length < k) picked.push(group[rng.int(0, group.length - 1)]!);
+  return picked;
+}

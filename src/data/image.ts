@@ -347,16 +347,20 @@ function resampleSeparable(
 /** Letterboxes an RGB image to [3, S, S] float32, normalized (restr.md §5). */
 export function letterbox(rgb: RgbImage, size: number, norm: Normalization = VIT_NORMALIZATION): Letterboxed {
   const g = letterboxGeometry(rgb.width, rgb.height, size);
-  const resized = resampleSeparable(
-    rgb.data,
-    rgb.width,
-    rgb.height,
-    3,
-    bilinearTaps(rgb.width, g.newW),
-    bilinearTaps(rgb.height, g.newH),
-    g.newW,
-    g.newH,
-  );
+  // at scale 1 the triangle filter is the identity: skip it (the training loop's images usually are)
+  const same = g.newW === rgb.width && g.newH === rgb.height;
+  const resized: ArrayLike<number> = same
+    ? rgb.data
+    : resampleSeparable(
+        rgb.data,
+        rgb.width,
+        rgb.height,
+        3,
+        bilinearTaps(rgb.width, g.newW),
+        bilinearTaps(rgb.height, g.newH),
+        g.newW,
+        g.newH,
+      );
   const plane = size * size;
   const tensor = new Float32Array(3 * plane);
   for (let ch = 0; ch < 3; ch++) {

@@ -11,11 +11,9 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { appendFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BatchSampler, type SamplerState, augment, augmentRng } from '../data/batching.js';
+import { BatchSampler, type SamplerState, groupByImage } from '../data/batching.js';
 import type { DatasetName } from '../data/datasets.js';
-import { type Normalization, letterbox, letterboxMask } from '../data/image.js';
-import { Rng } from '../data/random.js';
-import { type ReferSample, loadRefer, readSampleImage, sampleMask } from '../data/refer.js';
+import { loadRefer } from '../data/refer.js';
 import {
   type TextEncoder,
   buildTextEncoder,
@@ -23,6 +21,7 @@ import {
   textEncoderFromCheckpoint,
 } from '../data/text.js';
 import { Graph, type Tensor } from '../graph/graph.js';
+import * as op from '../graph/ops.js';
 import { evaluate } from '../eval/evaluate.js';
 import { Predictor } from '../infer/predictor.js';
 import { loadSafetensors, saveSafetensorsAtomic } from '../io/safetensors.js';
@@ -33,9 +32,10 @@ import type { AnyModelDef, TrainInputs } from '../models/model.js';
 import { getPath, setPath } from '../models/overrides.js';
 import { resolveConfig, validateConfig } from '../models/registry.js';
 import { Scope } from '../nn/params.js';
-import type { HostTensor } from '../runtime/session.js';
 import { Progress } from '../util/progress.js';
 import { lineChartPng } from '../util/plot.js';
+import { type BatchSource, ImageCache, makeBatch } from './batch.js';
+import { ParallelRunner } from './parallel.js';
 import { StepRunner } from './runner.js';
 import { type Schedule, type ScheduleKind, learningRate } from './schedule.js';
 import { buildTrainStep, stateNames } from './step.js';
@@ -65,6 +65,17 @@ export interface TrainOptions {
   /** Initial patch position table when training from scratch (default 'trunc_normal'; build.ts InitOptions). */
   posInit?: PosInit;
   augment: boolean;
+  /**
+   * Expressions of one image per batch (default 1). With K > 1 a batch holds batch/K images, K
+   * expressions each (distinct objects first, data/batching.ts `pickPerImage`); the image half of
+   * the model runs once per image (models with a `split` only: ReSTR).
+   */
+  perImage?: number;
+  /**
+   * Data-parallel worker threads (default 1: the loop runs the step itself). Each worker runs
+   * batch/N expressions with `threads` ONNX Runtime threads (default 1); parallel.ts.
+   */
+  workers?: number;
   evalEvery: number;
   /** Validate on at most this many expressions (0 = all). */
   evalLimit: number;
@@ -106,12 +117,13 @@ function log(o: TrainOptions, msg: string): void {
 }
 
 /** The training graph: model forward + loss + backward, with host-fed targets and drop-path scales. */
-function buildStep(def: AnyModelDef, config: unknown, o: TrainOptions) {
+export function buildStep(def: AnyModelDef, config: unknown, o: TrainOptions) {
   const g = new Graph(`${def.kind}.train`);
   const s = Scope.root(g);
   const S = def.imageSize(config);
   const B = o.batch;
-  const image = g.input('image', 'float32', [B, 3, S, S]);
+  const K = o.perImage ?? 1;
+  const image = g.input('image', 'float32', [B / K, 3, S, S]);
   const tokens = g.input(def.tokenInput, 'int64', [B, def.maxTokens(config)]);
   const mask = g.input('target_mask', 'float32', [B, 1, S, S]);
   const extra: Record<string, Tensor> = {};
@@ -125,7 +137,10 @@ function buildStep(def: AnyModelDef, config: unknown, o: TrainOptions) {
     });
   }
   const train: TrainInputs = { mask, extra, dropPath };
-  const out = def.forward(s, config, { image, tokens }, train);
+  const out =
+    K === 1
+      ? def.forward(s, config, { image, tokens }, train)
+      : sharedImageForward(def, s, config, image, tokens, train, K);
   const loss = def.loss(config, out, train);
   return buildTrainStep({
     registry: s.registry,
@@ -137,93 +152,44 @@ function buildStep(def: AnyModelDef, config: unknown, o: TrainOptions) {
 }
 
 /**
- * Decoded images of a run, kept in memory up to a byte budget (a synthetic set fits; a real one
- * caches what fits and re-reads the rest).
+ * The forward pass of a batch that holds K expressions of each image (`perImage`): the image half
+ * (`def.split.encodeImage`) runs once per image and its features are repeated K times, row i·K + j
+ * serving expression j of image i; the text half runs per expression. The values equal those of a
+ * batch that repeats each image K times (test/train/per-image.test.ts), and the gradient of the
+ * repeat (Expand) sums the K expressions' gradients into the image's one pass.
+ * Drop path in the image half draws once per image: its blocks read the first expression's scale.
  */
-class ImageCache {
-  private readonly map = new Map<string, Promise<Awaited<ReturnType<typeof readSampleImage>>>>();
-  private bytes = 0;
-  constructor(private readonly budgetBytes: number) {}
-  get(s: ReferSample) {
-    let p = this.map.get(s.file);
-    if (!p) {
-      p = readSampleImage(s);
-      const size = s.width * s.height * 3; // RGB bytes, from instances.json
-      if (this.bytes + size <= this.budgetBytes) {
-        this.map.set(s.file, p);
-        this.bytes += size;
-      }
-    }
-    return p;
-  }
-}
-
-/** One batch of host tensors (images, tokens, targets, drop-path scales) for `step`. */
-async function makeBatch(
+function sharedImageForward(
   def: AnyModelDef,
+  s: Scope,
   config: unknown,
-  o: TrainOptions,
-  samples: readonly ReferSample[],
-  batch: { epoch: number; start: number; indices: number[] },
-  step: number,
-  encoder: TextEncoder,
-  cache: ImageCache,
-): Promise<Record<string, HostTensor>> {
-  const S = def.imageSize(config);
-  const L = def.maxTokens(config);
-  const B = o.batch;
-  const norm = def.normalization(config);
-  const images = new Float32Array(B * 3 * S * S);
-  const tokens = new BigInt64Array(B * L);
-  const masks = new Float32Array(B * S * S);
-  const targets = Object.entries(def.trainTargets(config, B)).map(([name, t]) => ({
-    name,
-    shape: t.shape,
-    data: new Float32Array(t.shape.reduce((a, b) => a * b, 1)),
-  }));
-  await Promise.all(
-    batch.indices.map(async (idx, k) => {
-      const s = samples[idx]!;
-      let img = await cache.get(s);
-      let gt = sampleMask(s);
-      if (o.augment) {
-        const a = augment(img, gt, s.sentence, augmentRng(o.seed, batch.epoch, batch.start + k));
-        img = { ...img, ...a.image };
-        gt = a.mask;
-      }
-      const lb = letterbox(img, S, norm as Normalization);
-      images.set(lb.tensor, k * 3 * S * S);
-      const m = letterboxMask(gt, S);
-      masks.set(m, k * S * S);
-      tokens.set(encoder.encode(s.sentence), k * L);
-      const per = def.makeTargets(config, m);
-      for (const t of targets) {
-        const v = per[t.name]!;
-        t.data.set(v, k * v.length);
-      }
-    }),
+  image: Tensor,
+  tokens: Tensor,
+  train: TrainInputs,
+  K: number,
+) {
+  const split = def.split!;
+  const perImage = (t: Tensor) =>
+    op.reshape(op.slice(op.reshape(t, [-1, K, 1, 1]), [1], [0], [1]), [-1, 1, 1]);
+  const imageDrop = new Map(
+    [...(train.dropPath ?? new Map<string, { attn: Tensor; mlp: Tensor }>())].map(([name, d]) => [
+      name,
+      { attn: perImage(d.attn), mlp: perImage(d.mlp) },
+    ]),
   );
-  const feeds: Record<string, HostTensor> = {
-    image: { dtype: 'float32', shape: [B, 3, S, S], data: images },
-    [def.tokenInput]: { dtype: 'int64', shape: [B, L], data: tokens },
-    target_mask: { dtype: 'float32', shape: [B, 1, S, S], data: masks },
-  };
-  for (const t of targets) feeds[t.name] = { dtype: 'float32', shape: t.shape, data: t.data };
-  // Stochastic depth: per block, branch and sample, keep with probability 1 − rate, scaled by 1/(1 − rate).
-  const rng = Rng.from('droppath', o.seed, step);
-  for (const b of def.dropPathBlocks(config)) {
-    for (const branch of ['attn', 'mlp'] as const) {
-      const d = new Float32Array(B);
-      for (let i = 0; i < B; i++) d[i] = rng.next() < b.rate ? 0 : 1 / (1 - b.rate);
-      feeds[`droppath.${b.name}.${branch}`] = { dtype: 'float32', shape: [B, 1, 1], data: d };
-    }
+  const features = split.encodeImage(s, config, image, { ...train, dropPath: imageDrop });
+  const repeated: Record<string, Tensor> = {};
+  for (const [name, f] of Object.entries(features)) {
+    const [bi, ...rest] = f.shape as number[];
+    const wide = op.expand(op.unsqueeze(f, [1]), [bi!, K, ...rest]);
+    repeated[name] = op.reshape(wide, [bi! * K, ...rest]);
   }
-  return feeds;
+  return split.fromFeatures(s, config, repeated, tokens, train);
 }
 
 async function saveRunState(
   dir: string,
-  runner: StepRunner,
+  runner: Pick<StepRunner, 'state'>,
   st: RunState,
   config: unknown,
   vocab: unknown,
@@ -299,7 +265,8 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     encoder = textEncoderFromCheckpoint(saved.vocab, def.maxTokens(config), join(opts.out, STATE_FILE));
     log(o, `resuming ${o.out} at step ${saved.st.step}/${o.steps}`);
   } else if (opts.init) {
-    if (opts.posInit) throw new Error(`--pos-init initializes from scratch; --init ${opts.init} brings its own weights`);
+    if (opts.posInit)
+      throw new Error(`--pos-init initializes from scratch; --init ${opts.init} brings its own weights`);
     initCk = loadModelCheckpoint(opts.init);
     if (!initCk.vocab) throw new Error(`--init ${opts.init}: the checkpoint carries no vocabulary`);
     ({ def, config } = initCk); // the checkpoint's model and config, never a preset's
@@ -314,8 +281,31 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     ...(o.splitBy ? { splitBy: o.splitBy } : {}),
   });
   const samples = trainSet.samples;
+  const perImage = o.perImage ?? 1;
+  if (!Number.isInteger(perImage) || perImage < 1)
+    throw new Error(`--per-image must be a positive integer, got ${perImage}`);
+  if (o.batch % perImage !== 0)
+    throw new Error(
+      `--batch ${o.batch} is not a multiple of --per-image ${perImage} (a batch holds batch/K whole images)`,
+    );
+  if (perImage > 1 && !def.split)
+    throw new Error(
+      `--per-image ${perImage}: model '${def.kind}' has no image half to share (image and text mix from its first layer)`,
+    );
+  const groups = perImage > 1 ? groupByImage(samples) : null;
+  const workers = o.workers ?? 1;
+  if (!Number.isInteger(workers) || workers < 1)
+    throw new Error(`--workers must be a positive integer, got ${workers}`);
+  if ((o.batch / perImage) % workers !== 0)
+    throw new Error(
+      `--batch ${o.batch} does not split evenly over --workers ${workers}${perImage > 1 ? ` (${o.batch / perImage} images of ${perImage} expressions)` : ''}`,
+    );
   if (samples.length < o.batch)
     throw new Error(`--split ${o.split}: ${samples.length} expressions, fewer than one batch of ${o.batch}`);
+  if (groups && groups.length < o.batch / perImage)
+    throw new Error(
+      `--split ${o.split}: ${groups.length} images, fewer than one batch of ${o.batch / perImage} images (--batch ${o.batch} / --per-image ${perImage})`,
+    );
   const valSet =
     o.evalEvery > 0
       ? await loadRefer({
@@ -353,7 +343,8 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     o,
     `model ${def.kind}, ${samples.length} training expressions (${o.split}), ${valSamples.length} for validation; vocabulary ${String(getPath(config, def.configPaths.vocabSize))}`,
   );
-  const stepGraph = buildStep(def, config, o);
+  // with workers, each runs the step graph on its share of the batch
+  const stepGraph = buildStep(def, config, { ...o, batch: o.batch / workers });
   if (resuming) {
     for (const p of stepGraph.params) {
       const v = saved!.get(p.name);
@@ -362,12 +353,42 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     }
     for (const b of stepGraph.buffers) params.set(b.name, saved!.get(`buffer.${b.name}`)!);
   }
-  const runner = await StepRunner.create(stepGraph, params, o.threads ? { threads: o.threads } : {});
+  const src: BatchSource = {
+    def,
+    config,
+    samples,
+    groups,
+    encoder,
+    cache: new ImageCache(1.5 * 2 ** 30),
+    seed: o.seed,
+    augment: o.augment,
+    batch: o.batch,
+    perImage,
+  };
+  const runner =
+    workers > 1
+      ? await ParallelRunner.create(
+          stepGraph,
+          params,
+          {
+            config,
+            vocab: vocabJson,
+            samples,
+            groups,
+            seed: o.seed,
+            augment: o.augment,
+            batch: o.batch,
+            perImage,
+            threads: o.threads ?? 1,
+          },
+          workers,
+        )
+      : await StepRunner.create(stepGraph, params, o.threads ? { threads: o.threads } : {});
   let st: RunState = {
     format: 'refseg.train/1',
     step: 0,
     t: 0,
-    sampler: { seed: o.seed, epoch: 0, position: 0, size: samples.length },
+    sampler: { seed: o.seed, epoch: 0, position: 0, size: groups ? groups.length : samples.length },
     options: o,
     bestOIoU: -1,
     nonFinite: 0,
@@ -385,7 +406,12 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     runner.setState({ t: st.t, params, m, v, buffers: bufs });
   }
 
-  const sampler = new BatchSampler(samples.length, { seed: o.seed, batchSize: o.batch }, st.sampler);
+  // the sampler's units: expressions, or images when a batch holds K expressions of each
+  const sampler = new BatchSampler(
+    groups ? groups.length : samples.length,
+    { seed: o.seed, batchSize: o.batch / perImage },
+    st.sampler,
+  );
   const schedule: Schedule = {
     kind: o.schedule,
     baseLr: o.lr,
@@ -393,7 +419,6 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     warmupSteps: Math.round(o.warmup * o.steps),
     power: 0.9,
   };
-  const cache = new ImageCache(1.5 * 2 ** 30);
   const logPath = join(o.out, 'log.jsonl');
   const bar = o.quiet ? null : new Progress('train', o.steps, { unit: 'steps', initial: st.step });
   const t0 = performance.now() - st.elapsedS * 1000;
@@ -422,7 +447,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       def,
       config,
       new Map([...s.params, ...s.buffers]),
-      o.threads ? { threads: o.threads } : {},
+      o.threads ? { threads: o.threads * workers } : {},
     );
     try {
       const acc = await evaluate({
@@ -468,9 +493,11 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     while (st.step < o.steps) {
       const tb = performance.now();
       const batch = sampler.next();
-      const feeds = await makeBatch(def, config, o, samples, batch, st.step, encoder, cache);
       const lr = learningRate(schedule, st.step);
-      const r = await runner.step(feeds, lr);
+      const r =
+        runner instanceof ParallelRunner
+          ? await runner.step(batch, st.step, lr)
+          : await runner.step(await makeBatch(src, batch, st.step), lr);
       st.step++;
       const dt = (performance.now() - tb) / 1000;
       rate = rate ? 0.9 * rate + 0.1 * (o.batch / dt) : o.batch / dt;
@@ -538,10 +565,15 @@ export async function writeCurves(dir: string): Promise<void> {
   );
   if (val.size) {
     const sorted = [...val.entries()].sort((a, b) => a[0] - b[0]);
-    const series = [{ name: 'val oIoU (%)', points: sorted.map(([k, v]) => [k, 100 * v.oIoU] as [number, number]) }];
+    const series = [
+      { name: 'val oIoU (%)', points: sorted.map(([k, v]) => [k, 100 * v.oIoU] as [number, number]) },
+    ];
     const pointing = sorted.filter(([, v]) => typeof v.pointing === 'number');
     if (pointing.length)
-      series.push({ name: 'val pointing (%)', points: pointing.map(([k, v]) => [k, 100 * v.pointing!] as [number, number]) });
+      series.push({
+        name: 'val pointing (%)',
+        points: pointing.map(([k, v]) => [k, 100 * v.pointing!] as [number, number]),
+      });
     await writeFile(
       join(dir, 'val.png'),
       await lineChartPng(series, { title: 'Validation oIoU and pointing', xLabel: 'step', yLabel: '%' }),

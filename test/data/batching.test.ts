@@ -7,7 +7,10 @@ import {
   augment,
   augmentRng,
   epochOrder,
+  groupByImage,
   hasHorizontalWord,
+  pickPerImage,
+  pickRng,
   type Batch,
 } from '../../src/data/batching.js';
 import { Rng } from '../../src/data/random.js';
@@ -113,4 +116,38 @@ test('augment: flips image and mask together, never an expression with a horizon
     () => augment(image, { width: 3, height: 2, data: new Uint8Array(6) }, 'x', Rng.from(0)),
     /mask 3×2/,
   );
+});
+
+test('groupByImage: sample indices by image file, groups in order of first appearance', () => {
+  const files = ['b', 'a', 'b', 'c', 'a', 'b'];
+  assert.deepEqual(groupByImage(files.map((file) => ({ file }))), [[0, 2, 5], [1, 4], [3]]);
+});
+
+test('pickPerImage: distinct objects first, then other expressions, repeats only when the image has too few', () => {
+  // samples 10..15; objects: 10,11,12 → object 1; 13,14 → object 2; 15 → object 3
+  const objectOf = (i: number) => (i <= 12 ? 1 : i <= 14 ? 2 : 3);
+  const group = [10, 11, 12, 13, 14, 15];
+  for (let slot = 0; slot < 20; slot++) {
+    const two = pickPerImage(group, objectOf, 2, pickRng(5, 0, slot));
+    assert.equal(new Set(two.map(objectOf)).size, 2, `slot ${slot}: two different objects`);
+    const three = pickPerImage(group, objectOf, 3, pickRng(5, 0, slot));
+    assert.deepEqual(new Set(three.map(objectOf)), new Set([1, 2, 3]), `slot ${slot}: all three objects`);
+    const five = pickPerImage(group, objectOf, 5, pickRng(5, 0, slot));
+    assert.equal(new Set(five).size, 5, `slot ${slot}: no repeat while expressions remain`);
+    assert.deepEqual(new Set(five.slice(0, 3).map(objectOf)), new Set([1, 2, 3]), 'objects come first');
+  }
+  // deterministic in (seed, epoch, slot); other slots draw differently
+  assert.deepEqual(
+    pickPerImage(group, objectOf, 3, pickRng(5, 2, 7)),
+    pickPerImage(group, objectOf, 3, pickRng(5, 2, 7)),
+  );
+  const draws = new Set(
+    Array.from({ length: 20 }, (_, k) => pickPerImage(group, objectOf, 3, pickRng(5, 0, k)).join()),
+  );
+  assert.ok(draws.size > 5, 'the choice varies with the slot');
+  // an image with two expressions and k = 4 repeats them
+  const four = pickPerImage([3, 4], () => 0, 4, pickRng(1, 0, 0));
+  assert.equal(four.length, 4);
+  assert.deepEqual(new Set(four), new Set([3, 4]));
+  assert.throws(() => pickPerImage([], () => 0, 2, pickRng(1, 0, 0)), /no expressions/);
 });

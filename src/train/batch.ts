@@ -1,0 +1,137 @@
+// Training batches as host tensors: images, token ids, targets and drop-path scales.
+//
+// One function serves the single-process loop and each data-parallel worker (parallel.ts): a
+// worker fills only its rows of the batch, and every random draw is a function of the sample's
+// slot in the epoch or of the step, so the rows a worker fills are exactly the rows the whole
+// batch would hold.
+
+import { augment, augmentRng, pickPerImage, pickRng } from '../data/batching.js';
+import { type Normalization, flipHorizontal, letterbox, letterboxMask } from '../data/image.js';
+import { Rng } from '../data/random.js';
+import { type ReferSample, readSampleImage, sampleMask } from '../data/refer.js';
+import type { TextEncoder } from '../data/text.js';
+import type { AnyModelDef } from '../models/model.js';
+import type { HostTensor } from '../runtime/session.js';
+
+/**
+ * Decoded images of a run, kept in memory up to a byte budget (a synthetic set fits; a real one
+ * caches what fits and re-reads the rest).
+ */
+export class ImageCache {
+  private readonly map = new Map<string, Promise<Awaited<ReturnType<typeof readSampleImage>>>>();
+  private bytes = 0;
+  constructor(private readonly budgetBytes: number) {}
+  get(s: ReferSample) {
+    let p = this.map.get(s.file);
+    if (!p) {
+      p = readSampleImage(s);
+      const size = s.width * s.height * 3; // RGB bytes, from instances.json
+      if (this.bytes + size <= this.budgetBytes) {
+        this.map.set(s.file, p);
+        this.bytes += size;
+      }
+    }
+    return p;
+  }
+}
+
+/** What a batch is made from; fixed for a run. */
+export interface BatchSource {
+  def: AnyModelDef;
+  config: unknown;
+  samples: readonly ReferSample[];
+  /** Sample indices by image when a batch holds several expressions of each (`perImage` > 1). */
+  groups: readonly number[][] | null;
+  encoder: TextEncoder;
+  cache: ImageCache;
+  seed: number;
+  augment: boolean;
+  /** Expressions in the whole batch. */
+  batch: number;
+  /** Expressions of one image per batch (1: the sampler's units are expressions). */
+  perImage: number;
+}
+
+/**
+ * Host tensors of `batch` (the sampler's units, from `start` in epoch `epoch`) for step `step`. `rows`
+ * is the first expression row of this part of the whole batch (0 for a whole batch): a part of
+ * `indices.length` units fills those rows only, with the same values the whole batch holds there.
+ */
+export async function makeBatch(
+  src: BatchSource,
+  batch: { epoch: number; start: number; indices: number[] },
+  step: number,
+  rows = 0,
+): Promise<Record<string, HostTensor>> {
+  const { def, config, samples, groups, encoder, cache } = src;
+  const S = def.imageSize(config);
+  const L = def.maxTokens(config);
+  const K = src.perImage;
+  const U = batch.indices.length; // images (or expressions when K = 1) in this part
+  const B = U * K;
+  const norm = def.normalization(config);
+  const images = new Float32Array(U * 3 * S * S);
+  const tokens = new BigInt64Array(B * L);
+  const masks = new Float32Array(B * S * S);
+  const targets = Object.entries(def.trainTargets(config, B)).map(([name, t]) => ({
+    name,
+    shape: t.shape,
+    data: new Float32Array(t.shape.reduce((a, b) => a * b, 1)),
+  }));
+  await Promise.all(
+    batch.indices.map(async (idx, k) => {
+      // the expressions of this image: K of its group, or the one sample
+      const picked = groups
+        ? pickPerImage(
+            groups[idx]!,
+            (i) => samples[i]!.annId,
+            K,
+            pickRng(src.seed, batch.epoch, batch.start + k),
+          )
+        : [idx];
+      let img = await cache.get(samples[picked[0]!]!);
+      let gts = picked.map((i) => sampleMask(samples[i]!));
+      if (src.augment) {
+        // one draw per image; no flip if ANY of its expressions names a horizontal direction
+        const sentences = picked.map((i) => samples[i]!.sentence).join(' ');
+        const a = augment(img, gts[0]!, sentences, augmentRng(src.seed, batch.epoch, batch.start + k));
+        img = { ...img, ...a.image };
+        gts = gts.map((m, j) => (j === 0 ? a.mask : a.flipped ? flipHorizontal(m, 1) : m));
+      }
+      const lb = letterbox(img, S, norm as Normalization);
+      images.set(lb.tensor, k * 3 * S * S);
+      picked.forEach((i, j) => {
+        const e = k * K + j; // row of this expression in the part
+        const m = letterboxMask(gts[j]!, S);
+        masks.set(m, e * S * S);
+        tokens.set(encoder.encode(samples[i]!.sentence), e * L);
+        const per = def.makeTargets(config, m);
+        for (const t of targets) {
+          const v = per[t.name]!;
+          t.data.set(v, e * v.length);
+        }
+      });
+    }),
+  );
+  const feeds: Record<string, HostTensor> = {
+    image: { dtype: 'float32', shape: [U, 3, S, S], data: images },
+    [def.tokenInput]: { dtype: 'int64', shape: [B, L], data: tokens },
+    target_mask: { dtype: 'float32', shape: [B, 1, S, S], data: masks },
+  };
+  for (const t of targets) feeds[t.name] = { dtype: 'float32', shape: t.shape, data: t.data };
+  // Stochastic depth: per block, branch and sample of the WHOLE batch, keep with probability
+  // 1 − rate, scaled by 1/(1 − rate); a part takes its rows.
+  const rng = Rng.from('droppath', src.seed, step);
+  for (const b of def.dropPathBlocks(config)) {
+    for (const branch of ['attn', 'mlp'] as const) {
+      const d = new Float32Array(src.batch);
+      for (let i = 0; i < src.batch; i++) d[i] = rng.next() < b.rate ? 0 : 1 / (1 - b.rate);
+      feeds[`droppath.${b.name}.${branch}`] = {
+        dtype: 'float32',
+        shape: [B, 1, 1],
+        data: d.slice(rows, rows + B),
+      };
+    }
+  }
+  return feeds;
+}

@@ -1,0 +1,293 @@
+// Data-parallel training on one machine: N worker threads, each with its own ONNX Runtime session
+// running 1/N of the batch, one shared copy of the parameters and AdamW moments.
+//
+// Why (measured on 2 cores, restr-tiny, batch 8): one session with 2 intra-op threads runs the step
+// graph in 85 ms but the loop around it (batch making, AdamW, GC) adds about 35 ms on the JS
+// thread while both cores wait: 68 samples/s. Two processes with one thread each keep both cores
+// busy with graph AND host work: 63 + 63 samples/s side by side. Workers get that inside one run.
+//
+// One step, three rounds (worker.ts does the work, this file only orders it):
+//   run     each worker makes its rows of the batch (batch.ts: the same rows the whole batch
+//           holds), copies the parameters into its session's feeds, runs forward + backward, and
+//           writes its gradient into its own shared buffer;
+//   reduce  each worker averages the N gradients of the parameters it owns (a fixed half of the
+//           tensors, by size) into buffer 0 and returns their sum of squares;
+//   update  with the global norm known here, each worker applies AdamW (clipping included) to
+//           the parameters it owns, in place in shared memory.
+// The loss of a part is the mean over its rows, so the mean of the N parts' losses and gradients
+// is the whole batch's. Summation order is fixed, so runs are deterministic and resume exactly;
+// against a single session the values differ only by float rounding (test/train/parallel.test.ts).
+//
+// Shared memory holds the state because ONNX Runtime's Node binding refuses SharedArrayBuffer-
+// backed inputs ("Invalid argument"): workers copy parameters into private arrays before a run.
+
+import { Worker } from 'node:worker_threads';
+import type { ReferSample } from '../data/refer.js';
+import type { ParamSpec } from '../nn/params.js';
+import type { OptimizerState, StepResult } from './runner.js';
+import type { TrainStepGraph } from './step.js';
+import { clipCoefficient } from './adamw.js';
+
+/** Everything a worker needs to make its rows of a batch and run its step graph. */
+export interface WorkerSetup {
+  index: number;
+  workers: number;
+  /** The step graph for batch/N expressions. */
+  model: Uint8Array;
+  params: ParamSpec[];
+  lrMults: number[];
+  adamw: TrainStepGraph['adamw'];
+  /** Offsets of each parameter in the flat shared arrays. */
+  offsets: number[];
+  /** Parameters (by index) this worker reduces and updates. */
+  owned: number[];
+  shared: {
+    params: SharedArrayBuffer;
+    m: SharedArrayBuffer;
+    v: SharedArrayBuffer;
+    grads: SharedArrayBuffer[];
+  };
+  config: unknown;
+  vocab: unknown;
+  samples: readonly ReferSample[];
+  groups: readonly number[][] | null;
+  seed: number;
+  augment: boolean;
+  batch: number;
+  perImage: number;
+  threads: number;
+}
+
+export type ToWorker =
+  | { type: 'run'; step: number; epoch: number; start: number; indices: number[]; rows: number }
+  | { type: 'reduce' }
+  | { type: 'update'; lr: number; t: number; gradScale: number };
+
+export type FromWorker =
+  | { type: 'ready' }
+  | { type: 'ran'; loss: number; finite: boolean }
+  | { type: 'reduced'; sumsq: number }
+  | { type: 'updated' }
+  | { type: 'error'; message: string };
+
+/** Splits parameters into N sets of about equal size (largest first, each to the lightest set). */
+export function ownership(sizes: readonly number[], workers: number): number[][] {
+  const sets = Array.from({ length: workers }, () => ({ load: 0, items: [] as number[] }));
+  const order = sizes.map((n, i) => i).sort((a, b) => sizes[b]! - sizes[a]! || a - b);
+  for (const i of order) {
+    const lightest = sets.reduce((a, b) => (b.load < a.load ? b : a));
+    lightest.items.push(i);
+    lightest.load += sizes[i]!;
+  }
+  return sets.map((s) => s.items.sort((a, b) => a - b));
+}
+
+interface Pending {
+  resolve: (m: FromWorker) => void;
+  reject: (e: Error) => void;
+}
+
+/**
+ * A worker thread that answers each message with one reply, in order. Replies that arrive before
+ * anyone waits for them (a worker's 'ready' while the first is awaited) wait in `inbox`.
+ */
+class Peer {
+  private readonly pending: Pending[] = [];
+  private readonly inbox: FromWorker[] = [];
+  private dead: Error | null = null;
+
+  constructor(readonly worker: Worker) {
+    worker.on('message', (m: FromWorker) => {
+      const p = this.pending.shift();
+      if (!p) this.inbox.push(m);
+      else if (m.type === 'error') p.reject(new Error(m.message));
+      else p.resolve(m);
+    });
+    const fail = (e: Error) => {
+      this.dead = e;
+      for (const p of this.pending.splice(0)) p.reject(e);
+    };
+    worker.on('error', fail);
+    worker.on('exit', (code) => fail(new Error(`training worker exited (code ${code})`)));
+  }
+
+  /** The next reply (the first one is 'ready'). */
+  next(): Promise<FromWorker> {
+    const m = this.inbox.shift();
+    if (m) return m.type === 'error' ? Promise.reject(new Error(m.message)) : Promise.resolve(m);
+    if (this.dead) return Promise.reject(this.dead);
+    return new Promise((resolve, reject) => this.pending.push({ resolve, reject }));
+  }
+
+  ask(m: ToWorker): Promise<FromWorker> {
+    const reply = this.next();
+    this.worker.postMessage(m);
+    return reply;
+  }
+}
+
+export class ParallelRunner {
+  /** Completed (finite) updates. */
+  t = 0;
+  private readonly params: Float32Array;
+  private readonly m: Float32Array;
+  private readonly v: Float32Array;
+
+  private constructor(
+    private readonly specs: ParamSpec[],
+    private readonly offsets: number[],
+    private readonly peers: Peer[],
+    shared: WorkerSetup['shared'],
+    private readonly unitsPerWorker: number,
+    private readonly perImage: number,
+    private readonly adamw: TrainStepGraph['adamw'],
+  ) {
+    this.params = new Float32Array(shared.params);
+    this.m = new Float32Array(shared.m);
+    this.v = new Float32Array(shared.v);
+  }
+
+  /**
+   * Starts `workers` threads. `graph` is the step graph for batch/workers expressions; `setup`
+   * holds the data side (the same for every worker).
+   */
+  static async create(
+    graph: TrainStepGraph,
+    values: ReadonlyMap<string, Float32Array>,
+    setup: Omit<
+      WorkerSetup,
+      'index' | 'workers' | 'model' | 'params' | 'lrMults' | 'adamw' | 'offsets' | 'owned' | 'shared'
+    >,
+    workers: number,
+  ): Promise<ParallelRunner> {
+    if (graph.buffers.length)
+      throw new Error(
+        `--workers ${workers}: the model has buffers (${graph.buffers[0]!.name}); train it with one worker`,
+      );
+    if (graph.extraOutputs.length) throw new Error('--workers: extra step outputs are not supported');
+    const sizes = graph.params.map((p) => p.shape.reduce((a, b) => a * b, 1));
+    const offsets: number[] = [];
+    let total = 0;
+    for (const n of sizes) {
+      offsets.push(total);
+      total += n;
+    }
+    const sab = () => new SharedArrayBuffer(4 * total);
+    const shared = { params: sab(), m: sab(), v: sab(), grads: Array.from({ length: workers }, sab) };
+    const owned = ownership(sizes, workers);
+    const url = new URL('./worker.js', import.meta.url);
+    const peers: Peer[] = [];
+    try {
+      for (let i = 0; i < workers; i++) {
+        const data: WorkerSetup = {
+          ...setup,
+          index: i,
+          workers,
+          model: graph.model,
+          params: graph.params,
+          lrMults: graph.lrMults,
+          adamw: graph.adamw,
+          offsets,
+          owned: owned[i]!,
+          shared,
+        };
+        const peer = new Peer(new Worker(url, { workerData: data }));
+        peers.push(peer);
+      }
+      for (const p of peers) await p.next(); // 'ready'
+    } catch (e) {
+      await Promise.all(peers.map((p) => p.worker.terminate()));
+      throw e;
+    }
+    const units = setup.batch / setup.perImage;
+    const r = new ParallelRunner(
+      graph.params,
+      offsets,
+      peers,
+      shared,
+      units / workers,
+      setup.perImage,
+      graph.adamw,
+    );
+    r.setState({ t: 0, params: new Map(values), m: new Map(), v: new Map(), buffers: new Map() });
+    return r;
+  }
+
+  private view(flat: Float32Array, i: number): Float32Array {
+    const n = this.specs[i]!.shape.reduce((a, b) => a * b, 1);
+    return flat.subarray(this.offsets[i]!, this.offsets[i]! + n);
+  }
+
+  /** Replaces the state (missing moments are zeros). Copies. */
+  setState(s: OptimizerState): void {
+    this.t = s.t;
+    this.specs.forEach((spec, i) => {
+      const p = s.params.get(spec.name);
+      const dst = this.view(this.params, i);
+      if (!p) throw new Error(`parameter '${spec.name}' is missing`);
+      if (p.length !== dst.length)
+        throw new Error(`parameter '${spec.name}' has ${p.length} values, expected ${dst.length}`);
+      dst.set(p);
+      for (const [flat, src, what] of [
+        [this.m, s.m, 'first moment'],
+        [this.v, s.v, 'second moment'],
+      ] as const) {
+        const d = this.view(flat, i);
+        const x = src.get(spec.name);
+        if (!x) d.fill(0);
+        else if (x.length !== d.length)
+          throw new Error(`${what} '${spec.name}' has ${x.length} values, expected ${d.length}`);
+        else d.set(x);
+      }
+    });
+  }
+
+  /** The current state, copied out of shared memory (ONNX Runtime does not read shared buffers). */
+  state(): OptimizerState {
+    const take = (flat: Float32Array) =>
+      new Map(this.specs.map((s, i) => [s.name, this.view(flat, i).slice()]));
+    return { t: this.t, params: take(this.params), m: take(this.m), v: take(this.v), buffers: new Map() };
+  }
+
+  /** One step on `batch` (the sampler's units): each worker takes an equal consecutive share. */
+  async step(
+    batch: { epoch: number; start: number; indices: number[] },
+    step: number,
+    lr: number,
+  ): Promise<StepResult> {
+    const u = this.unitsPerWorker;
+    if (batch.indices.length !== u * this.peers.length)
+      throw new Error(
+        `parallel step: a batch of ${batch.indices.length} units, expected ${u * this.peers.length}`,
+      );
+    const ran = (await Promise.all(
+      this.peers.map((p, j) =>
+        p.ask({
+          type: 'run',
+          step,
+          epoch: batch.epoch,
+          start: batch.start + j * u,
+          indices: batch.indices.slice(j * u, (j + 1) * u),
+          rows: j * u * this.perImage,
+        }),
+      ),
+    )) as Extract<FromWorker, { type: 'ran' }>[];
+    const loss = ran.reduce((a, r) => a + r.loss, 0) / ran.length;
+    const reduced = (await Promise.all(this.peers.map((p) => p.ask({ type: 'reduce' })))) as Extract<
+      FromWorker,
+      { type: 'reduced' }
+    >[];
+    const gradNorm = Math.sqrt(reduced.reduce((a, r) => a + r.sumsq, 0));
+    const finite = ran.every((r) => r.finite) && Number.isFinite(gradNorm) && Number.isFinite(loss);
+    if (finite) {
+      this.t++;
+      const gradScale = clipCoefficient(this.adamw, gradNorm);
+      await Promise.all(this.peers.map((p) => p.ask({ type: 'update', lr, t: this.t, gradScale })));
+    }
+    return { loss, gradNorm, finite, extra: {} };
+  }
+
+  async dispose(): Promise<void> {
+    await Promise.all(this.peers.map((p) => p.worker.terminate()));
+  }
+}

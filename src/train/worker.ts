@@ -1,0 +1,113 @@
+// One data-parallel training worker (parallel.ts says how the rounds fit together).
+
+import { parentPort, workerData } from 'node:worker_threads';
+import { textEncoderFromCheckpoint } from '../data/text.js';
+import { validateConfig } from '../models/registry.js';
+import { type HostTensor, Session } from '../runtime/session.js';
+import { adamwStep } from './adamw.js';
+import { type BatchSource, ImageCache, makeBatch } from './batch.js';
+import type { FromWorker, ToWorker, WorkerSetup } from './parallel.js';
+import { gradName } from './step.js';
+
+const w = workerData as WorkerSetup;
+const port = parentPort!;
+const reply = (m: FromWorker) => port.postMessage(m);
+
+const numel = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
+const flat = (b: SharedArrayBuffer) => new Float32Array(b);
+const params = flat(w.shared.params);
+const m = flat(w.shared.m);
+const v = flat(w.shared.v);
+const grads = w.shared.grads.map(flat);
+const mine = grads[w.index]!;
+const view = (a: Float32Array, i: number) =>
+  a.subarray(w.offsets[i]!, w.offsets[i]! + numel(w.params[i]!.shape));
+// private copies of the parameters: the session's feeds (ORT refuses shared buffers)
+const feeds = w.params.map((p) => new Float32Array(numel(p.shape)));
+const gradOutputs = w.params.map((p) => gradName(p.name));
+const gradArrays = w.params.map((p) => new Float32Array(numel(p.shape)));
+const gradInto: Record<string, HostTensor> = Object.fromEntries(
+  w.params.map((p, i) => [gradOutputs[i]!, { dtype: 'float32', shape: p.shape, data: gradArrays[i]! }]),
+);
+
+function accumulate(dst: Float32Array, src: Float32Array): void {
+  for (let k = 0; k < dst.length; k++) dst[k]! += src[k]!;
+}
+
+/** x ← x·f in place; returns Σx² (float64). */
+function scale(x: Float32Array, f: number): number {
+  let s = 0;
+  for (let k = 0; k < x.length; k++) {
+    const y = Math.fround(x[k]! * f);
+    x[k] = y;
+    s += y * y;
+  }
+  return s;
+}
+
+async function start(): Promise<{ session: Session; src: BatchSource }> {
+  const { def, config } = validateConfig(w.config);
+  const encoder = textEncoderFromCheckpoint(w.vocab, def.maxTokens(config), 'training worker');
+  const session = await Session.create(w.model, { memPattern: false, threads: w.threads });
+  const src: BatchSource = {
+    def,
+    config,
+    samples: w.samples,
+    groups: w.groups,
+    encoder,
+    cache: new ImageCache((1.5 * 2 ** 30) / w.workers),
+    seed: w.seed,
+    augment: w.augment,
+    batch: w.batch,
+    perImage: w.perImage,
+  };
+  return { session, src };
+}
+
+async function main() {
+  const { session, src } = await start();
+  reply({ type: 'ready' });
+  let queue = Promise.resolve();
+  port.on('message', (msg: ToWorker) => {
+    queue = queue
+      .then(() => handle(msg))
+      .catch((e: Error) => reply({ type: 'error', message: `training worker ${w.index}: ${e.message}` }));
+  });
+
+  async function handle(msg: ToWorker): Promise<void> {
+    if (msg.type === 'run') {
+      const data = await makeBatch(src, msg, msg.step, msg.rows);
+      const input: Record<string, HostTensor> = { ...data };
+      w.params.forEach((p, i) => {
+        feeds[i]!.set(view(params, i));
+        input[p.name] = { dtype: 'float32', shape: p.shape, data: feeds[i]! };
+      });
+      // gradients land in reused private arrays (no fresh buffers for the GC), then in shared memory
+      const out = await session.run(input, ['loss', 'finite', ...gradOutputs], gradInto);
+      gradOutputs.forEach((n, i) => view(mine, i).set(gradArrays[i]!));
+      reply({
+        type: 'ran',
+        loss: Number(out.loss!.data[0]),
+        finite: (out.finite!.data as Uint8Array)[0] === 1,
+      });
+    } else if (msg.type === 'reduce') {
+      // the mean of the workers' gradients into buffer 0, for the parameters this worker owns
+      let sumsq = 0;
+      for (const i of w.owned) {
+        const dst = view(grads[0]!, i);
+        for (let j = 1; j < grads.length; j++) accumulate(dst, view(grads[j]!, i));
+        sumsq += scale(dst, 1 / w.workers);
+      }
+      reply({ type: 'reduced', sumsq });
+    } else {
+      for (const i of w.owned) {
+        const p = w.params[i]!;
+        const u = { lr: msg.lr * w.lrMults[i]!, t: msg.t, decay: p.decay, gradScale: msg.gradScale };
+        adamwStep(w.adamw, u, view(params, i), view(m, i), view(v, i), view(grads[0]!, i));
+      }
+      reply({ type: 'updated' });
+    }
+  }
+}
+
+main().catch((e: Error) => reply({ type: 'error', message: `training worker ${w.index}: ${e.message}` }));
