@@ -2,9 +2,13 @@
 // running 1/N of the batch, one shared copy of the parameters and AdamW moments.
 //
 // Why (measured on 2 cores, restr-tiny, batch 8): one session with 2 intra-op threads runs the step
-// graph in 85 ms but the loop around it (batch making, AdamW, GC) adds about 35 ms on the JS
-// thread while both cores wait: 68 samples/s. Two processes with one thread each keep both cores
-// busy with graph AND host work: 63 + 63 samples/s side by side. Workers get that inside one run.
+// graph in 85 ms, two sessions with 1 thread each run its two halves side by side in 68 ms (ORT
+// uses a second thread poorly on graphs this small), and the host work of a step (making the
+// batch, AdamW) runs on both cores instead of one. Whole training loop, samples/s (steps 100–500):
+//   --per-image 1: 78 (one session, 2 threads) → 81 (2 workers);  --per-image 2: 85.6 → 88.7;
+//   --per-image 4: 89.6 → 105.1.
+// Each worker still runs its half-batch graph with the same number of kernels as a whole batch,
+// and waits for the slower one at each round, so the gain is small where the graph dominates.
 //
 // One step, three rounds (worker.ts does the work, this file only orders it):
 //   run     each worker makes its rows of the batch (batch.ts: the same rows the whole batch

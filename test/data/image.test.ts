@@ -389,6 +389,18 @@ test('letterbox resampling is antialiased bilinear (PIL semantics), hand-compute
   assert.ok(Math.abs(lb.tensor[1]! - o1) < 1e-3, `${lb.tensor[1]} vs ${o1}`);
 });
 
+test('letterbox at scale 1 keeps every pixel (non-square too: padding only along the short side)', () => {
+  const w = 6;
+  const h = 4;
+  const data = Uint8Array.from({ length: w * h * 3 }, (_, i) => (i * 37) % 256);
+  const lb = letterbox({ width: w, height: h, data }, 6);
+  assert.equal(lb.padY, 1);
+  for (let c = 0; c < 3; c++)
+    for (let y = 0; y < h; y++)
+      for (let x = 0; x < w; x++)
+        assert.equal(lb.tensor[c * 36 + (y + 1) * 6 + x], Math.fround((data[(y * w + x) * 3 + c]! / 255 - 0.5) / 0.5));
+});
+
 test('resizeBilinear: half-pixel upsampling, hand-computed', () => {
   // [0, 1] → 4: source coords -0.25 (clamped 0), 0.25, 0.75, 1.25 (clamped 1).
   const out = resizeBilinear(Float32Array.from([0, 1]), 2, 0, 0, 2, 1, 4, 1);
