@@ -398,7 +398,10 @@ test('letterbox at scale 1 keeps every pixel (non-square too: padding only along
   for (let c = 0; c < 3; c++)
     for (let y = 0; y < h; y++)
       for (let x = 0; x < w; x++)
-        assert.equal(lb.tensor[c * 36 + (y + 1) * 6 + x], Math.fround((data[(y * w + x) * 3 + c]! / 255 - 0.5) / 0.5));
+        assert.equal(
+          lb.tensor[c * 36 + (y + 1) * 6 + x],
+          Math.fround((data[(y * w + x) * 3 + c]! / 255 - 0.5) / 0.5),
+        );
 });
 
 test('resizeBilinear: half-pixel upsampling, hand-computed', () => {
