@@ -2,11 +2,12 @@
 // spec/reliability.md "Training state").
 //
 // One ONNX graph does forward + loss + backward (step.ts) and AdamW updates the weights in place
-// on the host (runner.ts, adamw.ts); this loop feeds it batches, the learning rate (linear warm-up then poly/cosine decay) and
+// on the host (runner.ts, adamw.ts), or N worker threads share each batch (parallel.ts); this loop
+// feeds batches (batch.ts), the learning rate (linear warm-up then poly/cosine decay) and
 // host-drawn stochastic-depth scales, validates periodically (oIoU, pointing), and writes
-// checkpoints atomically. Everything random is
-// a pure function of (seed, epoch, slot) or (seed, step), so the saved step and sampler position
-// are the whole RNG state: N steps + kill + resume + N steps equals 2N straight steps.
+// checkpoints atomically. Everything random is a pure function of (seed, epoch, slot) or
+// (seed, step), so the saved step and sampler position are the whole RNG state: N steps + kill +
+// resume + N steps equals 2N straight steps.
 
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { appendFile, writeFile } from 'node:fs/promises';
@@ -155,7 +156,7 @@ export function buildStep(def: AnyModelDef, config: unknown, o: TrainOptions) {
  * The forward pass of a batch that holds K expressions of each image (`perImage`): the image half
  * (`def.split.encodeImage`) runs once per image and its features are repeated K times, row i·K + j
  * serving expression j of image i; the text half runs per expression. The values equal those of a
- * batch that repeats each image K times (test/train/per-image.test.ts), and the gradient of the
+ * batch that repeats each image K times (test/train/parallel.test.ts), and the gradient of the
  * repeat (Expand) sums the K expressions' gradients into the image's one pass.
  * Drop path in the image half draws once per image: its blocks read the first expression's scale.
  */
