@@ -4,9 +4,10 @@
 // Why (measured on 2 cores, restr-tiny, batch 8): one session with 2 intra-op threads runs the step
 // graph in 85 ms, two sessions with 1 thread each run its two halves side by side in 68 ms (ORT
 // uses a second thread poorly on graphs this small), and the host work of a step (making the
-// batch, AdamW) runs on both cores instead of one. Whole training loop, samples/s (steps 100–500):
-//   --per-image 1: 78 (one session, 2 threads) → 81 (2 workers);  --per-image 2: 85.6 → 88.7;
-//   --per-image 4: 89.6 → 105.1.
+// batch, AdamW) runs on both cores instead of one. Whole training loop, samples/s (steps 100–500,
+// one sequence of runs on an idle machine):
+//   --per-image 1: 60.6 (one session, 2 threads) → 63.3 (2 workers);  --per-image 2: 66.4 → 76.6;
+//   --per-image 4: 78.6 → 90.8.
 // Each worker still runs its half-batch graph with the same number of kernels as a whole batch,
 // and waits for the slower one at each round, so the gain is small where the graph dominates.
 //
