@@ -28,8 +28,9 @@
 
 import { Worker } from 'node:worker_threads';
 import type { ReferSample } from '../data/refer.js';
+import { numel } from '../graph/graph.js';
 import type { ParamSpec } from '../nn/params.js';
-import type { OptimizerState, StepResult } from './runner.js';
+import { type OptimizerState, type StepResult, fillState } from './runner.js';
 import type { TrainStepGraph } from './step.js';
 import { clipCoefficient } from './adamw.js';
 
@@ -74,6 +75,16 @@ export type FromWorker =
   | { type: 'reduced'; sumsq: number }
   | { type: 'updated' }
   | { type: 'error'; message: string };
+
+/** Per-parameter views (in `params` order) of one flat shared array laid out by `offsets`. */
+export function paramViews(
+  buffer: SharedArrayBuffer,
+  params: readonly ParamSpec[],
+  offsets: readonly number[],
+) {
+  const flat = new Float32Array(buffer);
+  return params.map((p, i) => flat.subarray(offsets[i]!, offsets[i]! + numel(p.shape)));
+}
 
 /** Splits parameters into N sets of about equal size (largest first, each to the lightest set). */
 export function ownership(sizes: readonly number[], workers: number): number[][] {
@@ -134,22 +145,23 @@ class Peer {
 export class ParallelRunner {
   /** Completed (finite) updates. */
   t = 0;
-  private readonly params: Float32Array;
-  private readonly m: Float32Array;
-  private readonly v: Float32Array;
+  /** Views of the shared parameters and moments, by name. */
+  private readonly bank: Record<'params' | 'm' | 'v', Map<string, Float32Array>>;
 
   private constructor(
-    private readonly specs: ParamSpec[],
-    private readonly offsets: number[],
+    specs: ParamSpec[],
+    offsets: number[],
     private readonly peers: Peer[],
     shared: WorkerSetup['shared'],
     private readonly unitsPerWorker: number,
     private readonly perImage: number,
     private readonly adamw: TrainStepGraph['adamw'],
   ) {
-    this.params = new Float32Array(shared.params);
-    this.m = new Float32Array(shared.m);
-    this.v = new Float32Array(shared.v);
+    const byName = (b: SharedArrayBuffer) => {
+      const views = paramViews(b, specs, offsets);
+      return new Map(specs.map((s, i) => [s.name, views[i]!]));
+    };
+    this.bank = { params: byName(shared.params), m: byName(shared.m), v: byName(shared.v) };
   }
 
   /**
@@ -170,7 +182,7 @@ export class ParallelRunner {
         `--workers ${workers}: the model has buffers (${graph.buffers[0]!.name}); train it with one worker`,
       );
     if (graph.extraOutputs.length) throw new Error('--workers: extra step outputs are not supported');
-    const sizes = graph.params.map((p) => p.shape.reduce((a, b) => a * b, 1));
+    const sizes = graph.params.map((p) => numel(p.shape));
     const offsets: number[] = [];
     let total = 0;
     for (const n of sizes) {
@@ -196,21 +208,20 @@ export class ParallelRunner {
           owned: owned[i]!,
           shared,
         };
-        const peer = new Peer(new Worker(url, { workerData: data }));
-        peers.push(peer);
+        peers.push(new Peer(new Worker(url, { workerData: data })));
       }
       for (const p of peers) await p.next(); // 'ready'
     } catch (e) {
       await Promise.all(peers.map((p) => p.worker.terminate()));
       throw e;
     }
-    const units = setup.batch / setup.perImage;
+    const unitsPerWorker = setup.batch / setup.perImage / workers;
     const r = new ParallelRunner(
       graph.params,
       offsets,
       peers,
       shared,
-      units / workers,
+      unitsPerWorker,
       setup.perImage,
       graph.adamw,
     );
@@ -218,40 +229,19 @@ export class ParallelRunner {
     return r;
   }
 
-  private view(flat: Float32Array, i: number): Float32Array {
-    const n = this.specs[i]!.shape.reduce((a, b) => a * b, 1);
-    return flat.subarray(this.offsets[i]!, this.offsets[i]! + n);
-  }
-
-  /** Replaces the state (missing moments are zeros). Copies. */
+  /** Replaces the state (missing moments are zeros), as StepRunner.setState. Copies. */
   setState(s: OptimizerState): void {
     this.t = s.t;
-    this.specs.forEach((spec, i) => {
-      const p = s.params.get(spec.name);
-      const dst = this.view(this.params, i);
-      if (!p) throw new Error(`parameter '${spec.name}' is missing`);
-      if (p.length !== dst.length)
-        throw new Error(`parameter '${spec.name}' has ${p.length} values, expected ${dst.length}`);
-      dst.set(p);
-      for (const [flat, src, what] of [
-        [this.m, s.m, 'first moment'],
-        [this.v, s.v, 'second moment'],
-      ] as const) {
-        const d = this.view(flat, i);
-        const x = src.get(spec.name);
-        if (!x) d.fill(0);
-        else if (x.length !== d.length)
-          throw new Error(`${what} '${spec.name}' has ${x.length} values, expected ${d.length}`);
-        else d.set(x);
-      }
-    });
+    fillState(this.bank.params, s.params, 'parameter', true);
+    fillState(this.bank.m, s.m, 'first moment', false);
+    fillState(this.bank.v, s.v, 'second moment', false);
   }
 
   /** The current state, copied out of shared memory (ONNX Runtime does not read shared buffers). */
   state(): OptimizerState {
-    const take = (flat: Float32Array) =>
-      new Map(this.specs.map((s, i) => [s.name, this.view(flat, i).slice()]));
-    return { t: this.t, params: take(this.params), m: take(this.m), v: take(this.v), buffers: new Map() };
+    const copy = (m: Map<string, Float32Array>) => new Map([...m].map(([k, v]) => [k, v.slice()]));
+    const { params, m, v } = this.bank;
+    return { t: this.t, params: copy(params), m: copy(m), v: copy(v), buffers: new Map() };
   }
 
   /** One step on `batch` (the sampler's units): each worker takes an equal consecutive share. */

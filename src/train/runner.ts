@@ -4,7 +4,7 @@
 // without a copy), gradients come out, and AdamW updates parameters and moments in place here
 // (step.ts says why the update is not in the graph). The state is held once, as PyTorch holds it.
 
-import type { DType } from '../graph/graph.js';
+import { type DType, numel } from '../graph/graph.js';
 import { type HostTensor, Session, type SessionOptions } from '../runtime/session.js';
 import { adamwStep, clipCoefficient } from './adamw.js';
 import { type TrainStepGraph, gradName } from './step.js';
@@ -40,13 +40,34 @@ const f32 = (shape: readonly number[], data: Float32Array): HostTensor => ({
 });
 
 function emptyBank(g: TrainStepGraph): Bank {
-  const z = (n: readonly number[]) => new Float32Array(n.reduce((a, b) => a * b, 1));
+  const z = (n: readonly number[]) => new Float32Array(numel(n));
   return {
     params: new Map(g.params.map((s) => [s.name, z(s.shape)])),
     m: new Map(g.params.map((s) => [s.name, z(s.shape)])),
     v: new Map(g.params.map((s) => [s.name, z(s.shape)])),
     buffers: new Map(g.buffers.map((s) => [s.name, z(s.shape)])),
   };
+}
+
+/**
+ * Copies `src` into the runner's arrays `dst`, name by name: a missing entry is an error when
+ * `required`, zeros otherwise; a length mismatch is an error naming `what`.
+ */
+export function fillState(
+  dst: ReadonlyMap<string, Float32Array>,
+  src: ReadonlyMap<string, Float32Array>,
+  what: string,
+  required: boolean,
+): void {
+  for (const [name, arr] of dst) {
+    const v = src.get(name);
+    if (!v) {
+      if (required) throw new Error(`${what} '${name}' is missing`);
+      arr.fill(0);
+    } else if (v.length !== arr.length) {
+      throw new Error(`${what} '${name}' has ${v.length} values, expected ${arr.length}`);
+    } else arr.set(v);
+  }
 }
 
 export class StepRunner {
@@ -80,26 +101,10 @@ export class StepRunner {
   /** Replaces the state (missing moments are zeros). Copies, so callers keep their arrays. */
   setState(s: OptimizerState): void {
     this.t = s.t;
-    const fill = (
-      dst: Map<string, Float32Array>,
-      src: ReadonlyMap<string, Float32Array>,
-      what: string,
-      required: boolean,
-    ) => {
-      for (const [name, arr] of dst) {
-        const v = src.get(name);
-        if (!v) {
-          if (required) throw new Error(`${what} '${name}' is missing`);
-          arr.fill(0);
-        } else if (v.length !== arr.length) {
-          throw new Error(`${what} '${name}' has ${v.length} values, expected ${arr.length}`);
-        } else arr.set(v);
-      }
-    };
-    fill(this.bank.params, s.params, 'parameter', true);
-    fill(this.bank.m, s.m, 'first moment', false);
-    fill(this.bank.v, s.v, 'second moment', false);
-    fill(this.bank.buffers, s.buffers, 'buffer', true);
+    fillState(this.bank.params, s.params, 'parameter', true);
+    fillState(this.bank.m, s.m, 'first moment', false);
+    fillState(this.bank.v, s.v, 'second moment', false);
+    fillState(this.bank.buffers, s.buffers, 'buffer', true);
   }
 
   /** The current state (views of internal buffers: copy before the next step if you keep them). */

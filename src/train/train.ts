@@ -294,6 +294,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       `--per-image ${perImage}: model '${def.kind}' has no image half to share (image and text mix from its first layer)`,
     );
   const groups = perImage > 1 ? groupByImage(samples) : null;
+  const units = groups ? groups.length : samples.length; // what the sampler shuffles
   const workers = o.workers ?? 1;
   if (!Number.isInteger(workers) || workers < 1)
     throw new Error(`--workers must be a positive integer, got ${workers}`);
@@ -354,34 +355,15 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     }
     for (const b of stepGraph.buffers) params.set(b.name, saved!.get(`buffer.${b.name}`)!);
   }
-  const src: BatchSource = {
-    def,
-    config,
-    samples,
-    groups,
-    encoder,
-    cache: new ImageCache(1.5 * 2 ** 30),
-    seed: o.seed,
-    augment: o.augment,
-    batch: o.batch,
-    perImage,
-  };
+  // what a batch is made from: the loop's own (`src`) or each worker's (which rebuilds the rest)
+  const batchData = { config, samples, groups, seed: o.seed, augment: o.augment, batch: o.batch, perImage };
+  const src: BatchSource = { ...batchData, def, encoder, cache: new ImageCache(1.5 * 2 ** 30) };
   const runner =
     workers > 1
       ? await ParallelRunner.create(
           stepGraph,
           params,
-          {
-            config,
-            vocab: vocabJson,
-            samples,
-            groups,
-            seed: o.seed,
-            augment: o.augment,
-            batch: o.batch,
-            perImage,
-            threads: o.threads ?? 1,
-          },
+          { ...batchData, vocab: vocabJson, threads: o.threads ?? 1 },
           workers,
         )
       : await StepRunner.create(stepGraph, params, o.threads ? { threads: o.threads } : {});
@@ -389,7 +371,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     format: 'refseg.train/1',
     step: 0,
     t: 0,
-    sampler: { seed: o.seed, epoch: 0, position: 0, size: groups ? groups.length : samples.length },
+    sampler: { seed: o.seed, epoch: 0, position: 0, size: units },
     options: o,
     bestOIoU: -1,
     nonFinite: 0,
@@ -408,11 +390,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   }
 
   // the sampler's units: expressions, or images when a batch holds K expressions of each
-  const sampler = new BatchSampler(
-    groups ? groups.length : samples.length,
-    { seed: o.seed, batchSize: o.batch / perImage },
-    st.sampler,
-  );
+  const sampler = new BatchSampler(units, { seed: o.seed, batchSize: o.batch / perImage }, st.sampler);
   const schedule: Schedule = {
     kind: o.schedule,
     baseLr: o.lr,

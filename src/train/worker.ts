@@ -2,26 +2,24 @@
 
 import { parentPort, workerData } from 'node:worker_threads';
 import { textEncoderFromCheckpoint } from '../data/text.js';
+import { numel } from '../graph/graph.js';
 import { validateConfig } from '../models/registry.js';
 import { type HostTensor, Session } from '../runtime/session.js';
 import { adamwStep } from './adamw.js';
 import { type BatchSource, ImageCache, makeBatch } from './batch.js';
-import type { FromWorker, ToWorker, WorkerSetup } from './parallel.js';
+import { type FromWorker, type ToWorker, type WorkerSetup, paramViews } from './parallel.js';
 import { gradName } from './step.js';
 
 const w = workerData as WorkerSetup;
 const port = parentPort!;
 const reply = (m: FromWorker) => port.postMessage(m);
 
-const numel = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
-const flat = (b: SharedArrayBuffer) => new Float32Array(b);
-const params = flat(w.shared.params);
-const m = flat(w.shared.m);
-const v = flat(w.shared.v);
-const grads = w.shared.grads.map(flat);
+const views = (b: SharedArrayBuffer) => paramViews(b, w.params, w.offsets);
+const params = views(w.shared.params);
+const m = views(w.shared.m);
+const v = views(w.shared.v);
+const grads = w.shared.grads.map(views);
 const mine = grads[w.index]!;
-const view = (a: Float32Array, i: number) =>
-  a.subarray(w.offsets[i]!, w.offsets[i]! + numel(w.params[i]!.shape));
 // private copies of the parameters: the session's feeds (ORT refuses shared buffers)
 const feeds = w.params.map((p) => new Float32Array(numel(p.shape)));
 const gradOutputs = w.params.map((p) => gradName(p.name));
@@ -79,12 +77,12 @@ async function main() {
       const data = await makeBatch(src, msg, msg.step, msg.rows);
       const input: Record<string, HostTensor> = { ...data };
       w.params.forEach((p, i) => {
-        feeds[i]!.set(view(params, i));
+        feeds[i]!.set(params[i]!);
         input[p.name] = { dtype: 'float32', shape: p.shape, data: feeds[i]! };
       });
       // gradients land in reused private arrays (no fresh buffers for the GC), then in shared memory
       const out = await session.run(input, ['loss', 'finite', ...gradOutputs], gradInto);
-      gradOutputs.forEach((n, i) => view(mine, i).set(gradArrays[i]!));
+      gradOutputs.forEach((n, i) => mine[i]!.set(gradArrays[i]!));
       reply({
         type: 'ran',
         loss: Number(out.loss!.data[0]),
@@ -94,8 +92,8 @@ async function main() {
       // the mean of the workers' gradients into buffer 0, for the parameters this worker owns
       let sumsq = 0;
       for (const i of w.owned) {
-        const dst = view(grads[0]!, i);
-        for (let j = 1; j < grads.length; j++) accumulate(dst, view(grads[j]!, i));
+        const dst = grads[0]![i]!;
+        for (let j = 1; j < grads.length; j++) accumulate(dst, grads[j]![i]!);
         sumsq += scale(dst, 1 / w.workers);
       }
       reply({ type: 'reduced', sumsq });
@@ -103,7 +101,7 @@ async function main() {
       for (const i of w.owned) {
         const p = w.params[i]!;
         const u = { lr: msg.lr * w.lrMults[i]!, t: msg.t, decay: p.decay, gradScale: msg.gradScale };
-        adamwStep(w.adamw, u, view(params, i), view(m, i), view(v, i), view(grads[0]!, i));
+        adamwStep(w.adamw, u, params[i]!, m[i]!, v[i]!, grads[0]![i]!);
       }
       reply({ type: 'updated' });
     }

@@ -1,6 +1,8 @@
 // In-process runs of `refseg` commands for the CLI tests: console output captured, and raw stderr
 // writes (progress bars) captured into `err` too, so nothing reaches the test runner's output.
 
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import type { TrainOptions } from '../../src/train/train.js';
 
@@ -57,4 +59,13 @@ export function testTrainOptions(
     quiet: true,
     ...o,
   };
+}
+
+/** The step records of a run's `log.jsonl` (validation records left out). */
+export function trainLog(dir: string): { step: number; loss: number; grad_norm: number }[] {
+  return readFileSync(join(dir, 'log.jsonl'), 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as { step: number; loss?: number; grad_norm: number })
+    .filter((l): l is { step: number; loss: number; grad_norm: number } => l.loss !== undefined);
 }

@@ -2,7 +2,7 @@
 // both must compute what the plain batch computes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeSynthDataset } from '../../src/data/synth/generate.js';
@@ -14,7 +14,7 @@ import { type HostTensor, Session } from '../../src/runtime/session.js';
 import { ownership } from '../../src/train/parallel.js';
 import { gradName } from '../../src/train/step.js';
 import { type TrainOptions, buildStep, train } from '../../src/train/train.js';
-import { testTrainOptions } from '../helpers/cli.js';
+import { testTrainOptions, trainLog as log } from '../helpers/cli.js';
 
 const root = mkdtempSync(join(tmpdir(), 'refseg-parallel-'));
 test.after(() => rmSync(root, { recursive: true, force: true }));
@@ -114,13 +114,6 @@ function options(out: string, extra: Partial<TrainOptions> = {}): TrainOptions {
     ...extra,
   });
 }
-
-const log = (dir: string) =>
-  readFileSync(join(dir, 'log.jsonl'), 'utf8')
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => JSON.parse(l) as { step: number; loss: number; grad_norm: number })
-    .filter((l) => l.loss !== undefined);
 
 test('two workers train as one session does (float rounding apart) and resume exactly', async () => {
   await writeSynthDataset({

@@ -2,13 +2,13 @@
 // more steps give the same losses and the same weights as 2N straight steps.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeSynthDataset } from '../../src/data/synth/generate.js';
 import { loadModelCheckpoint } from '../../src/models/checkpoint.js';
 import { type TrainOptions, train } from '../../src/train/train.js';
-import { testTrainOptions } from '../helpers/cli.js';
+import { testTrainOptions, trainLog as losses } from '../helpers/cli.js';
 
 const root = mkdtempSync(join(tmpdir(), 'refseg-resume-'));
 test.after(() => rmSync(root, { recursive: true, force: true }));
@@ -29,13 +29,6 @@ function options(out: string, extra: Partial<TrainOptions> = {}): TrainOptions {
     ...extra,
   });
 }
-
-const losses = (dir: string) =>
-  readFileSync(join(dir, 'log.jsonl'), 'utf8')
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => JSON.parse(l) as { step?: number; loss?: number })
-    .filter((l) => l.loss !== undefined);
 
 test('N steps + stop + resume + N steps equals 2N straight steps', async () => {
   await writeSynthDataset({
