@@ -30,7 +30,7 @@ import { Worker } from 'node:worker_threads';
 import type { ReferSample } from '../data/refer.js';
 import { numel } from '../graph/graph.js';
 import type { ParamSpec } from '../nn/params.js';
-import { type OptimizerState, type StepResult, fillState } from './runner.js';
+import { type OptimizerState, type StepResult, restoreState } from './runner.js';
 import type { TrainStepGraph } from './step.js';
 import { clipCoefficient } from './adamw.js';
 
@@ -232,9 +232,7 @@ export class ParallelRunner {
   /** Replaces the state (missing moments are zeros), as StepRunner.setState. Copies. */
   setState(s: OptimizerState): void {
     this.t = s.t;
-    fillState(this.bank.params, s.params, 'parameter', true);
-    fillState(this.bank.m, s.m, 'first moment', false);
-    fillState(this.bank.v, s.v, 'second moment', false);
+    restoreState(this.bank, s);
   }
 
   /** The current state, copied out of shared memory (ONNX Runtime does not read shared buffers). */

@@ -49,25 +49,31 @@ function emptyBank(g: TrainStepGraph): Bank {
   };
 }
 
+type Arrays = ReadonlyMap<string, Float32Array>;
+
 /**
- * Copies `src` into the runner's arrays `dst`, name by name: a missing entry is an error when
- * `required`, zeros otherwise; a length mismatch is an error naming `what`.
+ * Copies a state into a runner's arrays, name by name: parameters (and buffers, where the runner
+ * has them) are required, missing moments become zeros; a length mismatch is an error naming what.
  */
-export function fillState(
-  dst: ReadonlyMap<string, Float32Array>,
-  src: ReadonlyMap<string, Float32Array>,
-  what: string,
-  required: boolean,
+export function restoreState(
+  bank: { params: Arrays; m: Arrays; v: Arrays; buffers?: Arrays },
+  s: OptimizerState,
 ): void {
-  for (const [name, arr] of dst) {
-    const v = src.get(name);
-    if (!v) {
-      if (required) throw new Error(`${what} '${name}' is missing`);
-      arr.fill(0);
-    } else if (v.length !== arr.length) {
-      throw new Error(`${what} '${name}' has ${v.length} values, expected ${arr.length}`);
-    } else arr.set(v);
-  }
+  const fill = (dst: Arrays, src: Arrays, what: string, required: boolean) => {
+    for (const [name, arr] of dst) {
+      const v = src.get(name);
+      if (!v) {
+        if (required) throw new Error(`${what} '${name}' is missing`);
+        arr.fill(0);
+      } else if (v.length !== arr.length) {
+        throw new Error(`${what} '${name}' has ${v.length} values, expected ${arr.length}`);
+      } else arr.set(v);
+    }
+  };
+  fill(bank.params, s.params, 'parameter', true);
+  fill(bank.m, s.m, 'first moment', false);
+  fill(bank.v, s.v, 'second moment', false);
+  if (bank.buffers) fill(bank.buffers, s.buffers, 'buffer', true);
 }
 
 export class StepRunner {
@@ -101,10 +107,7 @@ export class StepRunner {
   /** Replaces the state (missing moments are zeros). Copies, so callers keep their arrays. */
   setState(s: OptimizerState): void {
     this.t = s.t;
-    fillState(this.bank.params, s.params, 'parameter', true);
-    fillState(this.bank.m, s.m, 'first moment', false);
-    fillState(this.bank.v, s.v, 'second moment', false);
-    fillState(this.bank.buffers, s.buffers, 'buffer', true);
+    restoreState(this.bank, s);
   }
 
   /** The current state (views of internal buffers: copy before the next step if you keep them). */
