@@ -5,7 +5,9 @@
 // bit depth / alpha → 8-bit sRGB RGB. Alpha is composited onto WHITE by default: that is what a
 // browser or image viewer shows a transparent image on, so it is "what a person sees"; black would
 // also collide with the letterbox padding, which is black. sharp decodes everything but BMP
-// (its prebuilt libvips has no BMP loader), which src/data/bmp.ts decodes.
+// (its prebuilt libvips has no BMP loader), which src/data/bmp.ts decodes, and plain 8-bit grey/RGB
+// PNGs, which src/data/png.ts decodes in the calling thread (the same pixels; training workers read
+// thousands of them and sharp's threads would compete with ONNX Runtime's for the cores).
 //
 // letterbox: scale = S/max(h,w), aspect kept, centered, zero padding in pixel space, then
 // (x/255 - mean)/std per channel. The geometry is computed here (letterboxGeometry) and returned,
@@ -22,6 +24,7 @@
 
 import sharp from 'sharp';
 import { sourceCoord } from '../graph/interp.js';
+import { decodePlainPng } from './png.js';
 import { decodeBmp, isBmp } from './bmp.js';
 import type { Mask } from './rle.js';
 
@@ -148,6 +151,10 @@ export async function decodeImage(bytes: Uint8Array, opts: DecodeOptions): Promi
     }
   }
   checkComplete(bytes, format, fail);
+  if (format === 'png') {
+    const plain = decodePlainPng(bytes, maxPixels); // null: sharp decodes it (png.ts says when)
+    if (plain) return { ...plain, format, orientation: 1 };
+  }
 
   // The header is read without a pixel limit (no pixels are decoded) so the refusal can say how big
   // the image is; the decode below still carries limitInputPixels as a second guard.
