@@ -24,6 +24,8 @@ RUN/train-state.safetensors (everything needed to resume exactly), RUN/log.jsonl
   --dataset NAME        ${DATASET_NAMES.join(', ')}
   --split S             training split (default train)
   --val-split S         validation split (default val)
+  --val-data DIR        dataset root of the validation split (default: --data), e.g. the benchmark's
+                        val beside a larger training set generated with another seed
   --split-by S          refs file variant (default: the dataset's)
   --out RUN             run folder
   --steps N             optimizer steps (default 1000)
@@ -64,6 +66,7 @@ export const trainCommand: Command = {
           dataset: { type: 'string' },
           split: { type: 'string' },
           'val-split': { type: 'string' },
+          'val-data': { type: 'string' },
           'split-by': { type: 'string' },
           out: { type: 'string' },
           steps: { type: 'string' },
@@ -119,6 +122,7 @@ export const trainCommand: Command = {
         dataset: dataset as DatasetName,
         split: v.split ?? 'train',
         valSplit: v['val-split'] ?? 'val',
+        ...(v['val-data'] ? { valData: v['val-data'] } : {}),
         ...(v['split-by'] ? { splitBy: v['split-by'] } : {}),
         out: required('out', v.out),
         steps: resume && v.steps === undefined ? 0 : intFlag('steps', v.steps ?? '1000', { min: 1 })!,

@@ -51,6 +51,8 @@ export interface TrainOptions {
   dataset: DatasetName;
   split: string;
   valSplit: string;
+  /** Root of the validation split when it is not `data` (e.g. a fixed benchmark beside a larger generated training set). */
+  valData?: string;
   splitBy?: string;
   out: string;
   steps: number;
@@ -311,7 +313,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   const valSet =
     o.evalEvery > 0
       ? await loadRefer({
-          root: o.data,
+          root: o.valData ?? o.data,
           dataset: o.dataset,
           split: o.valSplit,
           ...(o.splitBy ? { splitBy: o.splitBy } : {}),

@@ -2,9 +2,10 @@
 // more steps give the same losses and the same weights as 2N straight steps.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { loadRefer } from '../../src/data/refer.js';
 import { writeSynthDataset } from '../../src/data/synth/generate.js';
 import { loadModelCheckpoint } from '../../src/models/checkpoint.js';
 import { type TrainOptions, train } from '../../src/train/train.js';
@@ -59,6 +60,35 @@ test('N steps + stop + resume + N steps equals 2N straight steps', async () => {
   const wb = loadModelCheckpoint(join(split, 'last.safetensors')).params;
   assert.deepEqual([...wb.keys()], [...wa.keys()]);
   for (const [k, v] of wa) assert.deepEqual(wb.get(k), v, `weights of ${k} differ`);
+});
+
+test('--val-data: validation reads the val split of another root, and a resumed run keeps it', async () => {
+  const valRoot = join(root, 'valdata');
+  await writeSynthDataset({ flavor: 'synth-refcoco', out: valRoot, images: 40, size: 64, seed: 7 });
+  const count = async (r: string) =>
+    (await loadRefer({ root: r, dataset: 'synth-refcoco', split: 'val' })).samples.length;
+  const [own, other] = [await count(join(root, 'data')), await count(valRoot)];
+  assert.notEqual(own, other, 'the two val splits must differ in size for this test to tell them apart');
+  const out = join(root, 'valdata-run');
+  const o = options(out, { steps: 4, evalEvery: 2, valData: valRoot });
+  await train({ ...o, stopAt: 2 });
+  await train({ ...o, resume: true, config: '', steps: 0, valData: undefined });
+  const vals = readFileSync(join(out, 'log.jsonl'), 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as { step: number; val?: { count: number } })
+    .filter((l) => l.val);
+  assert.deepEqual(
+    vals.map((l) => [l.step, l.val!.count]),
+    [
+      [2, other],
+      [4, other],
+    ],
+  );
+  await assert.rejects(
+    train(options(join(root, 'bad-val'), { evalEvery: 1, valData: join(root, 'nowhere') })),
+    /nowhere/,
+  );
 });
 
 test('a missing split fails with an error naming it', async () => {
