@@ -35,7 +35,7 @@ import { resolveConfig, validateConfig } from '../models/registry.js';
 import { Scope } from '../nn/params.js';
 import { Progress } from '../util/progress.js';
 import { lineChartPng } from '../util/plot.js';
-import { type BatchSource, ImageCache, makeBatch } from './batch.js';
+import { type BatchSource, makeBatch } from './batch.js';
 import { ParallelRunner } from './parallel.js';
 import { StepRunner } from './runner.js';
 import { type Schedule, type ScheduleKind, learningRate } from './schedule.js';
@@ -359,7 +359,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   }
   // what a batch is made from: the loop's own (`src`) or each worker's (which rebuilds the rest)
   const batchData = { config, samples, groups, seed: o.seed, augment: o.augment, batch: o.batch, perImage };
-  const src: BatchSource = { ...batchData, def, encoder, cache: new ImageCache(1.5 * 2 ** 30) };
+  const src: BatchSource = { ...batchData, def, encoder };
   const runner =
     workers > 1
       ? await ParallelRunner.create(

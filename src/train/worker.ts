@@ -6,7 +6,7 @@ import { numel } from '../graph/graph.js';
 import { validateConfig } from '../models/registry.js';
 import { type HostTensor, Session } from '../runtime/session.js';
 import { adamwStep } from './adamw.js';
-import { type BatchSource, ImageCache, makeBatch } from './batch.js';
+import { type BatchSource, makeBatch } from './batch.js';
 import { type FromWorker, type ToWorker, type WorkerSetup, paramViews } from './parallel.js';
 import { gradName } from './step.js';
 
@@ -53,7 +53,6 @@ async function start(): Promise<{ session: Session; src: BatchSource }> {
     samples: w.samples,
     groups: w.groups,
     encoder,
-    cache: new ImageCache((1.5 * 2 ** 30) / w.workers),
     seed: w.seed,
     augment: w.augment,
     batch: w.batch,
