@@ -24,7 +24,6 @@
 
 import sharp from 'sharp';
 import { sourceCoord } from '../graph/interp.js';
-import { decodePlainPng } from './png.js';
 import { decodeBmp, isBmp } from './bmp.js';
 import type { Mask } from './rle.js';
 
@@ -152,6 +151,9 @@ export async function decodeImage(bytes: Uint8Array, opts: DecodeOptions): Promi
   }
   checkComplete(bytes, format, fail);
   if (format === 'png') {
+    // imported here, not at the top: png.ts needs node:zlib, and the web page imports this module
+    // for letterbox (web/app.js) without ever decoding through it
+    const { decodePlainPng } = await import('./png.js');
     const plain = decodePlainPng(bytes, maxPixels); // null: sharp decodes it (png.ts says when)
     if (plain) return { ...plain, format, orientation: 1 };
   }
