@@ -80,6 +80,15 @@ const INVERSE: Record<string, string> = {
   behind: 'inFrontOf',
 };
 
+/** The words of the phrases of one kind (and value), split on spaces, without "with" and "sized". */
+export function wordsOfKind(kind: 'color' | 'size' | 'pattern' | 'loc', value?: string): string[] {
+  const out = new Set<string>();
+  for (const [phrase, item] of PHRASES)
+    if (item.t === kind && (value === undefined || ('v' in item && item.v === value)))
+      for (const w of phrase.split(' ')) if (w !== 'with' && w !== 'sized') out.add(w);
+  return [...out].sort();
+}
+
 /** Every location or relation word (the refcoco+ ban list). */
 export const SPATIAL_WORDS = new Set([
   'left',

@@ -21,7 +21,8 @@ import {
   type Flavor,
 } from '../../src/data/synth/generate.js';
 import { minVisiblePixels, visibleMask } from '../../src/data/synth/scene.js';
-import { SPATIAL_WORDS, denote, objectsOf, parse } from './synth-reader.js';
+import { lexicon } from '../../src/data/synth/language.js';
+import { SPATIAL_WORDS, denote, objectsOf, parse, wordsOfKind } from './synth-reader.js';
 
 const N = 40;
 const SIZE = 128;
@@ -370,4 +371,13 @@ test('writeSynthDataset refuses to overwrite without force, and force removes st
     writeSynthDataset({ flavor: 'synth-refcoco', out, images: 2, size: 16, seed: 0, force: true }),
     /size must be an integer in \[64, 2048\]/,
   );
+});
+
+test('lexicon(): colour, size, pattern and location words are those the independent reader knows', () => {
+  const lex = lexicon();
+  for (const kind of ['color', 'size', 'pattern'] as const)
+    assert.deepEqual([...lex[kind]].sort(), wordsOfKind(kind), kind);
+  for (const [loc, words] of Object.entries(lex.loc))
+    assert.deepEqual([...words].sort(), wordsOfKind('loc', loc), loc);
+  assert.deepEqual(Object.keys(lex.loc).sort(), ['bottom', 'left', 'middle', 'right', 'top']);
 });

@@ -388,3 +388,40 @@ export function rawForm(sentence: string, rng: Rng): string {
   if (rng.bool(0.15)) s += '.';
   return s;
 }
+
+/** Words of a phrase table, each phrase split on spaces ("medium sized" → medium, sized). */
+function wordsOf(tables: readonly Record<string, Choices>[]): Set<string> {
+  const out = new Set<string>();
+  for (const t of tables)
+    for (const choices of Object.values(t))
+      for (const [p] of choices) for (const w of p.split(' ')) if (w) out.add(w);
+  return out;
+}
+
+/**
+ * The words that name a colour, a size or a pattern, and those of each location, as the tables above
+ * write them: what an analysis of a model's errors by what an expression says (scripts/breakdown.ts)
+ * needs. Location words also occur in relation phrases of synth-refcocog ("left of").
+ */
+export function lexicon(): {
+  color: Set<string>;
+  size: Set<string>;
+  pattern: Set<string>;
+  loc: Record<Loc, Set<string>>;
+} {
+  const withoutFiller = (s: Set<string>) =>
+    new Set(
+      [...s].filter((w) => !['with', 'sized', 'on', 'at', 'the', 'in', 'side', 'one', 'of'].includes(w)),
+    );
+  const loc = {} as Record<Loc, Set<string>>;
+  for (const l of ['left', 'right', 'top', 'bottom', 'middle'] as const)
+    loc[l] = withoutFiller(
+      wordsOf([{ a: LOC_AFTER[l] }, { a: LOC_TERSE[l] }, { a: LOC_BEFORE[l] }, { a: LOC_OF[l] }]),
+    );
+  return {
+    color: wordsOf([COLOR_WORDS]),
+    size: withoutFiller(wordsOf([SIZE_WORDS])),
+    pattern: withoutFiller(wordsOf([PATTERN_ADJECTIVES, PATTERN_WITH])),
+    loc,
+  };
+}
