@@ -27,7 +27,7 @@
 // backed inputs ("Invalid argument"): workers copy parameters into private arrays before a run.
 
 import { Worker } from 'node:worker_threads';
-import type { ReferSample } from '../data/refer.js';
+import type { PackedSamples } from './batch.js';
 import { numel } from '../graph/graph.js';
 import type { ParamSpec } from '../nn/params.js';
 import { type OptimizerState, type StepResult, restoreState } from './runner.js';
@@ -55,7 +55,7 @@ export interface WorkerSetup {
   };
   config: unknown;
   vocab: unknown;
-  samples: readonly ReferSample[];
+  samples: PackedSamples;
   groups: readonly number[][] | null;
   seed: number;
   augment: boolean;

@@ -35,7 +35,7 @@ import { resolveConfig, validateConfig } from '../models/registry.js';
 import { Scope } from '../nn/params.js';
 import { Progress } from '../util/progress.js';
 import { lineChartPng } from '../util/plot.js';
-import { type BatchSource, makeBatch } from './batch.js';
+import { type BatchSource, makeBatch, packSamples } from './batch.js';
 import { ParallelRunner } from './parallel.js';
 import { StepRunner } from './runner.js';
 import { type Schedule, type ScheduleKind, learningRate } from './schedule.js';
@@ -365,7 +365,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       ? await ParallelRunner.create(
           stepGraph,
           params,
-          { ...batchData, vocab: vocabJson, threads: o.threads ?? 1 },
+          { ...batchData, samples: packSamples(samples), vocab: vocabJson, threads: o.threads ?? 1 },
           workers,
         )
       : await StepRunner.create(stepGraph, params, o.threads ? { threads: o.threads } : {});

@@ -6,7 +6,7 @@ import { numel } from '../graph/graph.js';
 import { validateConfig } from '../models/registry.js';
 import { type HostTensor, Session } from '../runtime/session.js';
 import { adamwStep } from './adamw.js';
-import { type BatchSource, makeBatch } from './batch.js';
+import { type BatchSource, makeBatch, sampleTable } from './batch.js';
 import { type FromWorker, type ToWorker, type WorkerSetup, paramViews } from './parallel.js';
 import { gradName } from './step.js';
 
@@ -50,7 +50,7 @@ async function start(): Promise<{ session: Session; src: BatchSource }> {
   const src: BatchSource = {
     def,
     config,
-    samples: w.samples,
+    samples: sampleTable(w.samples),
     groups: w.groups,
     encoder,
     seed: w.seed,

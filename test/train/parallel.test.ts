@@ -12,6 +12,8 @@ import { loadModelCheckpoint } from '../../src/models/checkpoint.js';
 import { resolveConfig } from '../../src/models/registry.js';
 import { type HostTensor, Session } from '../../src/runtime/session.js';
 import { ownership } from '../../src/train/parallel.js';
+import { packSamples, sampleTable } from '../../src/train/batch.js';
+import { loadRefer } from '../../src/data/refer.js';
 import { gradName } from '../../src/train/step.js';
 import { type TrainOptions, buildStep, train } from '../../src/train/train.js';
 import { testTrainOptions, trainLog as log } from '../helpers/cli.js';
@@ -179,4 +181,15 @@ test('per-image and workers refuse what they cannot split', async () => {
     train(options(join(root, 'bad3'), { config: 'shared-ris-tiny', sets: [], perImage: 2 })),
     /--per-image 2: model 'shared-ris' has no image half to share/,
   );
+});
+
+test('packed samples: every record reads back as the loader gave it, out-of-range indices are undefined', async () => {
+  const data = join(root, 'pack');
+  await writeSynthDataset({ flavor: 'synth-refcocog', out: data, images: 12, size: 64, seed: 4 });
+  const { samples } = await loadRefer({ root: data, dataset: 'synth-refcocog', split: 'train' });
+  const table = sampleTable(packSamples(samples));
+  assert.equal(table.length, samples.length);
+  samples.forEach((s, i) => assert.deepEqual(table.at(i), s, `sample ${i}`));
+  assert.equal(table.at(-1), undefined);
+  assert.equal(table.at(samples.length), undefined);
 });
