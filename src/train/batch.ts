@@ -29,8 +29,9 @@ export interface SampleTable {
  * Training samples as one UTF-8 JSON record each in shared memory, for the data-parallel workers.
  * Held as objects (a structured clone in each worker), the 100,000 samples of 16,000 synthetic images
  * made each worker's heap 62 MB, which V8 marks at every full collection; packed, it is 10 MB.
- * Measured with another training run on the machine (so only the ratio means much), that set went
- * from 38-40 to 43 samples/s over steps 400-1,200, the benchmark's 3,200 images stayed at 44.
+ * Measured with another training run on the machine, that set went from 38-40 to 43 samples/s over
+ * steps 400-1,200 (the benchmark's 3,200 images stayed at 44); on the idle machine it now holds
+ * 96 samples/s over 2,000 steps, as the benchmark set does, where it had fallen to 75-77.
  * A worker parses the few records a batch needs.
  */
 export interface PackedSamples {
