@@ -6,13 +6,16 @@
 //
 //   node dist/scripts/breakdown.js CKPT DATA DATASET [SPLIT] [--limit N] [--threads N]
 
-import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import type { DatasetName } from '../src/data/datasets.js';
 import { loadRefer, sampleMask } from '../src/data/refer.js';
 import { lexicon } from '../src/data/synth/language.js';
+import { textEncoderFromCheckpoint } from '../src/data/text.js';
 import { tokenizeWords } from '../src/data/tokenizer.js';
-import { loadSegmenter } from '../src/infer/segmenter.js';
+import { evaluate } from '../src/eval/evaluate.js';
+import { pointingHit } from '../src/eval/metrics.js';
+import { Predictor } from '../src/infer/predictor.js';
+import { loadModelCheckpoint } from '../src/models/checkpoint.js';
 
 interface Tally {
   n: number;
@@ -32,9 +35,10 @@ if (!ckpt || !root || !dataset) {
   console.error('usage: node dist/scripts/breakdown.js CKPT DATA DATASET [SPLIT] [--limit N] [--threads N]');
   process.exit(2);
 }
-const seg = await loadSegmenter(ckpt, values.threads ? { threads: Number(values.threads) } : {});
+const ck = loadModelCheckpoint(ckpt);
 const set = await loadRefer({ root, dataset: dataset as DatasetName, split });
 const samples = values.limit ? set.samples.slice(0, Number(values.limit)) : set.samples;
+const threshold = ck.def.threshold(ck.config);
 const lex = lexicon();
 const groups = new Map<string, Tally>();
 const add = (key: string, hit: boolean, I: number, U: number) => {
@@ -46,46 +50,54 @@ const add = (key: string, hit: boolean, I: number, U: number) => {
   groups.set(key, g);
 };
 
-for (const s of samples) {
-  const r = await seg.segment(await readFile(s.file), s.sentence);
-  const gt = sampleMask(s).data;
-  const p = r.probability;
-  let best = 0;
-  for (let i = 1; i < p.length; i++) if (p[i]! > p[best]!) best = i;
-  let [I, U, area] = [0, 0, 0];
-  for (let i = 0; i < p.length; i++) {
-    const [a, b] = [r.mask.data[i] === 1, gt[i] === 1];
-    area += b ? 1 : 0;
-    I += a && b ? 1 : 0;
-    U += a || b ? 1 : 0;
-  }
-  const hit = gt[best] === 1;
-  const words = tokenizeWords(s.sentence);
-  const named = (['color', 'size', 'pattern'] as const).filter((k) => words.some((w) => lex[k].has(w)));
-  const loc = (Object.keys(lex.loc) as (keyof typeof lex.loc)[]).find((l) =>
-    words.some((w) => lex.loc[l].has(w)),
-  );
-  const frac = area / p.length;
-  add('all', hit, I, U);
-  add(
-    named.length === 0
-      ? 'names no colour, size or pattern'
-      : `names ${named.length} of colour, size, pattern`,
-    hit,
-    I,
-    U,
-  );
-  add(`location word: ${loc ?? 'none'}`, hit, I, U);
-  add(
-    `target ${frac < 0.02 ? '< 2%' : frac < 0.04 ? '2-4%' : frac < 0.08 ? '4-8%' : '≥ 8%'} of the image`,
-    hit,
-    I,
-    U,
-  );
-}
+// evaluate() scores exactly as `refseg eval` does; each expression is then filed under its groups
+const predictor = await Predictor.create(
+  ck.def,
+  ck.config,
+  ck.params,
+  values.threads ? { threads: Number(values.threads) } : {},
+);
+await evaluate({
+  predictor,
+  encoder: textEncoderFromCheckpoint(ck.vocab, ck.def.maxTokens(ck.config), ckpt),
+  samples,
+  dataset: dataset as DatasetName,
+  split,
+  threshold,
+  progress: true,
+  onPrediction: (s, probability, _pred, { intersection: I, union: U }) => {
+    const gt = sampleMask(s).data;
+    const hit = pointingHit(probability, gt) === true;
+    let area = 0;
+    for (const v of gt) area += v;
+    const words = tokenizeWords(s.sentence);
+    const named = (['color', 'size', 'pattern'] as const).filter((k) => words.some((w) => lex[k].has(w)));
+    const loc = (Object.keys(lex.loc) as (keyof typeof lex.loc)[]).find((l) =>
+      words.some((w) => lex.loc[l].has(w)),
+    );
+    const frac = area / gt.length;
+    add('all', hit, I, U);
+    add(
+      named.length === 0
+        ? 'names no colour, size or pattern'
+        : `names ${named.length} of colour, size, pattern`,
+      hit,
+      I,
+      U,
+    );
+    add(`location word: ${loc ?? 'none'}`, hit, I, U);
+    add(
+      `target ${frac < 0.02 ? '< 2%' : frac < 0.04 ? '2-4%' : frac < 0.08 ? '4-8%' : '≥ 8%'} of the image`,
+      hit,
+      I,
+      U,
+    );
+  },
+});
+await predictor.dispose();
 
 const pct = (a: number, b: number) => (b ? ((100 * a) / b).toFixed(1) : '–');
-console.log(`${ckpt} on ${dataset} ${split} (${samples.length} expressions, threshold ${seg.threshold})\n`);
+console.log(`${ckpt} on ${dataset} ${split} (${samples.length} expressions, threshold ${threshold})\n`);
 console.log('| expressions | n | pointing | oIoU | oIoU where pointing hits |\n|---|---|---|---|---|');
 for (const [k, g] of [...groups].sort((a, b) =>
   a[0] === 'all' ? -1 : b[0] === 'all' ? 1 : a[0].localeCompare(b[0]),

@@ -78,6 +78,38 @@ export function sniffFormat(b: Uint8Array): ImageFormat | null {
   return null;
 }
 
+/** One PNG chunk: its type, its offset in the file (where its length field is), data and stored CRC. */
+export interface PngChunk {
+  type: string;
+  at: number;
+  body: Uint8Array;
+  crc: number;
+}
+
+/** A PNG's chunks up to and including IEND, or (`truncated`) where the file is cut short. */
+export function pngChunks(b: Uint8Array): { chunks: PngChunk[]; truncated: string | null } {
+  const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const chunks: PngChunk[] = [];
+  for (let p = 8; ;) {
+    if (p + 8 > b.length)
+      return {
+        chunks,
+        truncated: `truncated PNG: chunk header at byte ${p} is past the end (${b.length} bytes)`,
+      };
+    const len = view.getUint32(p);
+    const type = String.fromCharCode(b[p + 4]!, b[p + 5]!, b[p + 6]!, b[p + 7]!);
+    const end = p + 12 + len;
+    if (end > b.length)
+      return {
+        chunks,
+        truncated: `truncated PNG: chunk ${type} at byte ${p} needs ${end} bytes, file has ${b.length}`,
+      };
+    chunks.push({ type, at: p, body: b.subarray(p + 8, p + 8 + len), crc: view.getUint32(p + 8 + len) });
+    if (type === 'IEND') return { chunks, truncated: null };
+    p = end;
+  }
+}
+
 /**
  * Container-level completeness checks where the decoders are lenient: libspng accepts a PNG whose
  * last IDAT CRC and IEND are missing, giflib a GIF cut after its last frame, and a RIFF that declares
@@ -87,18 +119,9 @@ export function sniffFormat(b: Uint8Array): ImageFormat | null {
 function checkComplete(b: Uint8Array, format: ImageFormat, fail: (m: string) => never): void {
   const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
   if (format === 'png') {
-    let p = 8;
-    for (;;) {
-      if (p + 8 > b.length)
-        fail(`truncated PNG: chunk header at byte ${p} is past the end (${b.length} bytes)`);
-      const len = view.getUint32(p);
-      const type = String.fromCharCode(b[p + 4]!, b[p + 5]!, b[p + 6]!, b[p + 7]!);
-      const end = p + 12 + len;
-      if (end > b.length)
-        fail(`truncated PNG: chunk ${type} at byte ${p} needs ${end} bytes, file has ${b.length}`);
-      if (type === 'IEND') return;
-      p = end;
-    }
+    const { truncated } = pngChunks(b);
+    if (truncated) fail(truncated);
+    return;
   }
   if (format === 'gif') {
     // Walk the block structure to the trailer (0x3B): giflib accepts a file cut after its last frame.

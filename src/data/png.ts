@@ -11,6 +11,7 @@
 
 import { crc32, inflateSync } from 'node:zlib';
 import type { DecodedRgb } from './bmp.js';
+import { pngChunks } from './image.js';
 
 const SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 /** Ancillary chunks that change the pixels sharp returns (colour management, transparency, orientation). */
@@ -19,27 +20,21 @@ const DEFER = new Set(['tRNS', 'iCCP', 'gAMA', 'cHRM', 'sBIT', 'eXIf']);
 /** The pixels of a plain 8-bit greyscale or RGB PNG as RGB, or null when sharp must decode it. */
 export function decodePlainPng(bytes: Uint8Array, maxPixels: number): DecodedRgb | null {
   if (bytes.length < 8 || SIGNATURE.some((s, i) => bytes[i] !== s)) return null;
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const { chunks, truncated } = pngChunks(bytes);
+  if (truncated) return null;
   let width = 0;
   let height = 0;
   let channels = 0;
   const idat: Uint8Array[] = [];
-  for (let p = 8; ;) {
-    if (p + 12 > bytes.length) return null;
-    const len = view.getUint32(p);
-    const end = p + 12 + len;
-    if (end > bytes.length) return null;
-    const type = String.fromCharCode(bytes[p + 4]!, bytes[p + 5]!, bytes[p + 6]!, bytes[p + 7]!);
-    const body = bytes.subarray(p + 8, p + 8 + len);
-    if (type === 'IEND') break;
+  for (const { type, at, body, crc } of chunks) {
     if (DEFER.has(type)) return null;
-    if (type === 'IHDR' || type === 'IDAT') {
-      if (crc32(body, crc32(bytes.subarray(p + 4, p + 8))) !== view.getUint32(p + 8 + len)) return null;
-    }
+    if ((type === 'IHDR' || type === 'IDAT') && crc32(body, crc32(bytes.subarray(at + 4, at + 8))) !== crc)
+      return null;
     if (type === 'IHDR') {
-      if (len !== 13) return null;
-      width = view.getUint32(p + 8);
-      height = view.getUint32(p + 12);
+      if (body.length !== 13) return null;
+      const view = new DataView(body.buffer, body.byteOffset, 8);
+      width = view.getUint32(0);
+      height = view.getUint32(4);
       const [depth, colorType, compression, filter, interlace] = body.subarray(8, 13);
       if (depth !== 8 || compression !== 0 || filter !== 0 || interlace !== 0) return null;
       channels = colorType === 0 ? 1 : colorType === 2 ? 3 : 0;
@@ -48,7 +43,6 @@ export function decodePlainPng(bytes: Uint8Array, maxPixels: number): DecodedRgb
       if (!channels) return null; // IDAT before IHDR
       idat.push(body);
     }
-    p = end;
   }
   if (!channels || idat.length === 0) return null;
   const stride = width * channels;

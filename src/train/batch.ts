@@ -120,7 +120,7 @@ export async function makeBatch(
             pickRng(src.seed, batch.epoch, batch.start + k),
           )
         : [idx];
-      const rec = picked.map((i) => samples.at(i)!); // parsed once per batch in a worker
+      const rec = picked.map((i) => samples.at(i)!); // in a worker each `at` parses a record: read once
       let img = await readSampleImage(rec[0]!);
       let gts = rec.map((r) => sampleMask(r));
       if (src.augment) {

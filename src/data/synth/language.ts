@@ -389,12 +389,14 @@ export function rawForm(sentence: string, rng: Rng): string {
   return s;
 }
 
-/** Words of a phrase table, each phrase split on spaces ("medium sized" → medium, sized). */
-function wordsOf(tables: readonly Record<string, Choices>[]): Set<string> {
+/** Words that only join a phrase ("medium sized", "with stripes", "on the left side"). */
+const FILLER = new Set(['with', 'sized', 'on', 'at', 'the', 'in', 'side', 'one', 'of']);
+
+/** The words of these phrase lists, each phrase split on spaces, fillers left out. */
+function wordsOf(lists: readonly Choices[]): Set<string> {
   const out = new Set<string>();
-  for (const t of tables)
-    for (const choices of Object.values(t))
-      for (const [p] of choices) for (const w of p.split(' ')) if (w) out.add(w);
+  for (const choices of lists)
+    for (const [p] of choices) for (const w of p.split(' ')) if (w && !FILLER.has(w)) out.add(w);
   return out;
 }
 
@@ -409,19 +411,13 @@ export function lexicon(): {
   pattern: Set<string>;
   loc: Record<Loc, Set<string>>;
 } {
-  const withoutFiller = (s: Set<string>) =>
-    new Set(
-      [...s].filter((w) => !['with', 'sized', 'on', 'at', 'the', 'in', 'side', 'one', 'of'].includes(w)),
-    );
   const loc = {} as Record<Loc, Set<string>>;
   for (const l of ['left', 'right', 'top', 'bottom', 'middle'] as const)
-    loc[l] = withoutFiller(
-      wordsOf([{ a: LOC_AFTER[l] }, { a: LOC_TERSE[l] }, { a: LOC_BEFORE[l] }, { a: LOC_OF[l] }]),
-    );
+    loc[l] = wordsOf([LOC_AFTER[l], LOC_TERSE[l], LOC_BEFORE[l], LOC_OF[l]]);
   return {
-    color: wordsOf([COLOR_WORDS]),
-    size: withoutFiller(wordsOf([SIZE_WORDS])),
-    pattern: withoutFiller(wordsOf([PATTERN_ADJECTIVES, PATTERN_WITH])),
+    color: wordsOf(Object.values(COLOR_WORDS)),
+    size: wordsOf(Object.values(SIZE_WORDS)),
+    pattern: wordsOf([...Object.values(PATTERN_ADJECTIVES), ...Object.values(PATTERN_WITH)]),
     loc,
   };
 }
