@@ -15,8 +15,8 @@ import type { DatasetName } from '../src/data/datasets.js';
 import { patchLabels } from '../src/data/labels.js';
 import { type ReferSample, loadRefer, sampleMask } from '../src/data/refer.js';
 import { textEncoderFromCheckpoint } from '../src/data/text.js';
-import { evaluate } from '../src/eval/evaluate.js';
-import type { Node, Tensor } from '../src/graph/graph.js';
+import { evaluate, groupByImage } from '../src/eval/evaluate.js';
+import type { Node } from '../src/graph/graph.js';
 import { toModelProto } from '../src/graph/onnx.js';
 import { buildInference } from '../src/models/build.js';
 import { loadModelCheckpoint } from '../src/models/checkpoint.js';
@@ -33,7 +33,9 @@ const { positionals, values } = parseArgs({
 });
 const [ckpt, root, dataset, split = 'val'] = positionals;
 if (!ckpt || !root || !dataset) {
-  console.error('usage: node dist/scripts/oracle-gate.js CKPT DATA DATASET [SPLIT] [--limit N] [--threads N]');
+  console.error(
+    'usage: node dist/scripts/oracle-gate.js CKPT DATA DATASET [SPLIT] [--limit N] [--threads N]',
+  );
   process.exit(2);
 }
 const ck = loadModelCheckpoint(ckpt);
@@ -50,7 +52,7 @@ const built = buildInference(ck.def, ck.config);
 const sigmoids = built.graph.nodes.filter((n) => n.op === 'Sigmoid');
 if (sigmoids.length !== 1) throw new Error(`expected one Sigmoid in the graph, found ${sigmoids.length}`);
 const gateIn = built.graph.input('gate_logits', 'float32', ['B', Nv, 1]);
-(sigmoids[0] as { -readonly [K in keyof Node]: Node[K] }).inputs = [gateIn as Tensor];
+(sigmoids[0] as { -readonly [K in keyof Node]: Node[K] }).inputs = [gateIn];
 const session = await Session.create(
   toModelProto(built.graph, { outputs: built.outputs, paramValues: ck.params }),
   values.threads ? { threads: Number(values.threads) } : {},
@@ -69,33 +71,47 @@ function targetPatches(s: ReferSample): Float32Array {
   return patchLabels(m.data, S, P, { mode: 'any' });
 }
 
+// evaluate() runs the samples grouped by image, batch by batch: `order[cursor + k]` is row k of a
+// batch, checked against the batch's token ids.
+const order = groupByImage(samples).flat();
+const L = ck.def.maxTokens(ck.config);
 const rows: string[] = [];
 for (const gate of GATES) {
-  let cursor = 0; // evaluate() runs the samples in order, batch by batch
+  let cursor = 0;
   const acc = await evaluate({
     predictor: {
       def: ck.def,
       config: ck.config,
       imageSize: S,
-      maxTokens: ck.def.maxTokens(ck.config),
+      maxTokens: L,
       async predict(images: Float32Array, tokens: BigInt64Array, n: number) {
         const feeds = {
           image: { dtype: 'float32' as const, shape: [n, 3, S, S], data: images },
-          [ck.def.tokenInput]: { dtype: 'int64' as const, shape: [n, ck.def.maxTokens(ck.config)], data: tokens },
+          [ck.def.tokenInput]: { dtype: 'int64' as const, shape: [n, L], data: tokens },
         };
         const gates = new Float32Array(n * Nv).fill(OFF);
         // pass 1 gives the model's patch logits (they do not depend on the gate)
-        const first = await session.run({ ...feeds, gate_logits: { dtype: 'float32', shape: [n, Nv, 1], data: gates } });
+        const first = await session.run({
+          ...feeds,
+          gate_logits: { dtype: 'float32', shape: [n, Nv, 1], data: gates },
+        });
         const logits = first.patch_logits!.data as Float32Array;
         for (let k = 0; k < n; k++) {
-          const target = gate === 'model' ? null : targetPatches(samples[cursor + k]!);
+          const s = order[cursor + k]!;
+          const ids = encoder.encode(s.sentence);
+          if (ids.some((id, j) => id !== tokens[k * L + j]))
+            throw new Error(`batch row ${k} is not '${s.sentence}': evaluate()'s order changed`);
+          const target = gate === 'model' ? null : targetPatches(s);
           for (let i = 0; i < Nv; i++) {
             const j = k * Nv + i;
             gates[j] = target === null ? logits[j]! : target[i] ? (gate === 'oracle' ? ON : logits[j]!) : OFF;
           }
         }
         cursor += n;
-        const out = await session.run({ ...feeds, gate_logits: { dtype: 'float32', shape: [n, Nv, 1], data: gates } });
+        const out = await session.run({
+          ...feeds,
+          gate_logits: { dtype: 'float32', shape: [n, Nv, 1], data: gates },
+        });
         return { maskLogits: out.mask_logits!.data as Float32Array, extra: {} };
       },
     },

@@ -82,8 +82,11 @@ function toNormalization(n: { mean: readonly number[]; std: readonly number[] })
   return { mean: [n.mean[0]!, n.mean[1]!, n.mean[2]!], std: [n.std[0]!, n.std[1]!, n.std[2]!] };
 }
 
-/** Samples grouped by image, groups in order of first appearance, samples in given order. */
-function groupByImage(samples: readonly ReferSample[]): ReferSample[][] {
+/**
+ * Samples grouped by image, groups in order of first appearance, samples in given order: the order
+ * `evaluate` runs them in (its `predict` calls see the flattened groups, batch by batch).
+ */
+export function groupByImage(samples: readonly ReferSample[]): ReferSample[][] {
   const groups = new Map<string, ReferSample[]>();
   for (const s of samples) {
     const k = `${s.imageId}\0${s.file}`;
