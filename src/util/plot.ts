@@ -69,19 +69,65 @@ export function lineChartSvg(series: readonly Series[], o: ChartOptions): string
   parts.push(`<rect x="${m.l}" y="${m.t}" width="${W - m.l - m.r}" height="${H - m.t - m.b}" fill="none" stroke="#444"/>`);
   parts.push(`<text x="${(m.l + W - m.r) / 2}" y="${H - 12}" text-anchor="middle" font-family="DejaVu Sans, sans-serif" font-size="13">${esc(o.xLabel)}</text>`);
   parts.push(`<text transform="translate(18,${(m.t + H - m.b) / 2}) rotate(-90)" text-anchor="middle" font-family="DejaVu Sans, sans-serif" font-size="13">${esc(o.yLabel)}</text>`);
+  const drawn = series.map((s) =>
+    s.points
+      .filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y) && (!o.logY || y > 0))
+      .map(([x, y]) => [px(x), py(y)] as const),
+  );
   series.forEach((s, i) => {
     const color = s.color ?? PALETTE[i % PALETTE.length]!;
-    const pts = s.points.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y) && (!o.logY || y > 0));
+    const pts = drawn[i]!;
     if (pts.length) {
-      const d = pts.map(([x, y], k) => `${k ? 'L' : 'M'}${px(x).toFixed(1)},${py(y).toFixed(1)}`).join('');
+      const d = pts.map(([x, y], k) => `${k ? 'L' : 'M'}${x.toFixed(1)},${y.toFixed(1)}`).join('');
       parts.push(`<path d="${d}" fill="none" stroke="${color}" stroke-width="1.6"/>`);
-      if (pts.length < 40) for (const [x, y] of pts) parts.push(`<circle cx="${px(x).toFixed(1)}" cy="${py(y).toFixed(1)}" r="2.5" fill="${color}"/>`);
+      if (pts.length < 40) for (const [x, y] of pts) parts.push(`<circle cx="${x.toFixed(1)}" cy="${y.toFixed(1)}" r="2.5" fill="${color}"/>`);
     }
-    const ly = m.t + 14 + i * 16;
-    parts.push(`<line x1="${W - m.r - 150}" y1="${ly - 4}" x2="${W - m.r - 130}" y2="${ly - 4}" stroke="${color}" stroke-width="2"/>`);
-    parts.push(`<text x="${W - m.r - 125}" y="${ly}" font-family="DejaVu Sans, sans-serif" font-size="12">${esc(s.name)}</text>`);
+  });
+  const box = legendBox(drawn, series.map((s) => s.name), { x0: m.l, x1: W - m.r, y0: m.t, y1: H - m.b });
+  parts.push(`<rect x="${box.x}" y="${box.y}" width="${box.w}" height="${box.h}" fill="white" fill-opacity="0.85" stroke="#ccc"/>`);
+  series.forEach((s, i) => {
+    const color = s.color ?? PALETTE[i % PALETTE.length]!;
+    const ly = box.y + 14 + i * 16;
+    parts.push(`<line x1="${box.x + 5}" y1="${ly - 4}" x2="${box.x + 25}" y2="${ly - 4}" stroke="${color}" stroke-width="2"/>`);
+    parts.push(`<text x="${box.x + 30}" y="${ly}" font-family="DejaVu Sans, sans-serif" font-size="12">${esc(s.name)}</text>`);
   });
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}">${parts.join('')}</svg>`;
+}
+
+/**
+ * Where the legend of the series `names` goes: the corner of the plot area whose box the drawn lines
+ * cross least (each segment sampled every 2 px), top right first on ties, so it does not hide the
+ * data. The box is as wide as the longest name at 12 px (about 7 px a character) needs.
+ */
+export function legendBox(
+  lines: readonly (readonly (readonly [number, number])[])[],
+  names: readonly string[],
+  area: { x0: number; x1: number; y0: number; y1: number },
+): { x: number; y: number; w: number; h: number; corner: string } {
+  const w = 38 + 7 * Math.max(0, ...names.map((n) => n.length));
+  const h = 8 + 16 * names.length;
+  const corners = [
+    { corner: 'top right', x: area.x1 - w - 5, y: area.y0 + 5 },
+    { corner: 'bottom right', x: area.x1 - w - 5, y: area.y1 - h - 5 },
+    { corner: 'top left', x: area.x0 + 5, y: area.y0 + 5 },
+    { corner: 'bottom left', x: area.x0 + 5, y: area.y1 - h - 5 },
+  ];
+  const hits = corners.map(({ x, y }) => {
+    let k = 0;
+    const inside = (px: number, py: number) => px >= x && px <= x + w && py >= y && py <= y + h;
+    for (const pts of lines)
+      pts.forEach(([px, py], i) => {
+        if (inside(px, py)) k++;
+        const next = pts[i + 1];
+        if (!next) return;
+        const steps = Math.ceil(Math.hypot(next[0] - px, next[1] - py) / 2);
+        for (let t = 1; t < steps; t++)
+          if (inside(px + ((next[0] - px) * t) / steps, py + ((next[1] - py) * t) / steps)) k++;
+      });
+    return k;
+  });
+  const best = hits.indexOf(Math.min(...hits));
+  return { ...corners[best]!, w, h };
 }
 
 export async function lineChartPng(series: readonly Series[], o: ChartOptions): Promise<Buffer> {
