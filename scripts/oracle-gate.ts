@@ -15,7 +15,7 @@ import type { DatasetName } from '../src/data/datasets.js';
 import { patchLabels } from '../src/data/labels.js';
 import { type ReferSample, loadRefer, sampleMask } from '../src/data/refer.js';
 import { textEncoderFromCheckpoint } from '../src/data/text.js';
-import { evaluate, groupByImage } from '../src/eval/evaluate.js';
+import { evaluate, evaluationGroups } from '../src/eval/evaluate.js';
 import type { Node } from '../src/graph/graph.js';
 import { toModelProto } from '../src/graph/onnx.js';
 import { buildInference } from '../src/models/build.js';
@@ -73,7 +73,7 @@ function targetPatches(s: ReferSample): Float32Array {
 
 // evaluate() runs the samples grouped by image, batch by batch: `order[cursor + k]` is row k of a
 // batch, checked against the batch's token ids.
-const order = groupByImage(samples).flat();
+const order = evaluationGroups(samples).flat();
 const L = ck.def.maxTokens(ck.config);
 const rows: string[] = [];
 for (const gate of GATES) {

@@ -83,10 +83,11 @@ function toNormalization(n: { mean: readonly number[]; std: readonly number[] })
 }
 
 /**
- * Samples grouped by image, groups in order of first appearance, samples in given order: the order
+ * Samples grouped by image (`imageId` and file; batching.ts groups training samples by file alone),
+ * groups in order of first appearance, samples in given order: the order
  * `evaluate` runs them in (its `predict` calls see the flattened groups, batch by batch).
  */
-export function groupByImage(samples: readonly ReferSample[]): ReferSample[][] {
+export function evaluationGroups(samples: readonly ReferSample[]): ReferSample[][] {
   const groups = new Map<string, ReferSample[]>();
   for (const s of samples) {
     const k = `${s.imageId}\0${s.file}`;
@@ -178,7 +179,7 @@ export async function evaluate(o: EvaluateOptions): Promise<MetricAccumulator> {
   };
 
   try {
-    for (const group of groupByImage(o.samples)) {
+    for (const group of evaluationGroups(o.samples)) {
       throwIfAborted(signal);
       const first = group[0]!;
       let image: Letterboxed;
