@@ -4,15 +4,15 @@
 // threshold). Gates:
 //   model   the model's own yp (must equal `refseg eval`: the check that the surgery is sound)
 //   masked  the model's yp on the target's patches, 0 elsewhere (no leak onto other objects)
-//   oracle  1 on every patch the target touches, 0 elsewhere (the training label, patchLabel 'any')
+//   oracle  1 on the target's patches, 0 elsewhere (the model's training label: makeTargets over the
+//           letterboxed mask, as a training batch makes it)
 // A ceiling on what the decoder makes of a right answer, apart from the grounding that picks it.
-// Synthetic benchmark only: images must already be S×S (no letterbox), as `refseg data synth` writes.
 //
 //   node dist/scripts/oracle-gate.js CKPT DATA DATASET [SPLIT] [--limit N] [--threads N]
 
 import { parseArgs } from 'node:util';
 import type { DatasetName } from '../src/data/datasets.js';
-import { patchLabels } from '../src/data/labels.js';
+import { letterboxMask } from '../src/data/image.js';
 import { type ReferSample, loadRefer, sampleMask } from '../src/data/refer.js';
 import { textEncoderFromCheckpoint } from '../src/data/text.js';
 import { evaluate, evaluationGroups } from '../src/eval/evaluate.js';
@@ -63,13 +63,9 @@ const samples = values.limit ? set.samples.slice(0, Number(values.limit)) : set.
 const encoder = textEncoderFromCheckpoint(ck.vocab, ck.def.maxTokens(ck.config), ckpt);
 const threshold = ck.def.threshold(ck.config);
 
-/** The target's patches ('any' pixel), checked to be at the model's resolution. */
-function targetPatches(s: ReferSample): Float32Array {
-  const m = sampleMask(s);
-  if (m.width !== S || m.height !== S)
-    throw new Error(`${s.file}: ${m.width}×${m.height}, this script needs ${S}×${S} images (no letterbox)`);
-  return patchLabels(m.data, S, P, { mode: 'any' });
-}
+/** The target's patches as training labels them. */
+const targetPatches = (s: ReferSample): Float32Array =>
+  ck.def.makeTargets(ck.config, letterboxMask(sampleMask(s), S)).patch_labels!;
 
 // evaluate() runs the samples grouped by image, batch by batch: `order[cursor + k]` is row k of a
 // batch, checked against the batch's token ids.

@@ -111,16 +111,23 @@ export async function makeBatch(
   }));
   await Promise.all(
     batch.indices.map(async (idx, k) => {
-      // the expressions of this image: K of its group, or the one sample
+      // the expressions of this image: K of its group, or the one sample. In a worker each `at`
+      // parses a record, so each is read once here.
+      const read = new Map<number, ReferSample>();
+      const sample = (i: number): ReferSample => {
+        let r = read.get(i);
+        if (!r) read.set(i, (r = samples.at(i)!));
+        return r;
+      };
       const picked = groups
         ? pickPerImage(
             groups[idx]!,
-            (i) => samples.at(i)!.annId,
+            (i) => sample(i).annId,
             K,
             pickRng(src.seed, batch.epoch, batch.start + k),
           )
         : [idx];
-      const rec = picked.map((i) => samples.at(i)!); // in a worker each `at` parses a record: read once
+      const rec = picked.map(sample);
       let img = await readSampleImage(rec[0]!);
       let gts = rec.map((r) => sampleMask(r));
       if (src.augment) {

@@ -74,8 +74,9 @@ export function lineChartSvg(series: readonly Series[], o: ChartOptions): string
       .filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y) && (!o.logY || y > 0))
       .map(([x, y]) => [px(x), py(y)] as const),
   );
+  const colors = series.map((s, i) => s.color ?? PALETTE[i % PALETTE.length]!);
   series.forEach((s, i) => {
-    const color = s.color ?? PALETTE[i % PALETTE.length]!;
+    const color = colors[i]!;
     const pts = drawn[i]!;
     if (pts.length) {
       const d = pts.map(([x, y], k) => `${k ? 'L' : 'M'}${x.toFixed(1)},${y.toFixed(1)}`).join('');
@@ -86,9 +87,8 @@ export function lineChartSvg(series: readonly Series[], o: ChartOptions): string
   const box = legendBox(drawn, series.map((s) => s.name), { x0: m.l, x1: W - m.r, y0: m.t, y1: H - m.b });
   parts.push(`<rect x="${box.x}" y="${box.y}" width="${box.w}" height="${box.h}" fill="white" fill-opacity="0.85" stroke="#ccc"/>`);
   series.forEach((s, i) => {
-    const color = s.color ?? PALETTE[i % PALETTE.length]!;
     const ly = box.y + 14 + i * 16;
-    parts.push(`<line x1="${box.x + 5}" y1="${ly - 4}" x2="${box.x + 25}" y2="${ly - 4}" stroke="${color}" stroke-width="2"/>`);
+    parts.push(`<line x1="${box.x + 5}" y1="${ly - 4}" x2="${box.x + 25}" y2="${ly - 4}" stroke="${colors[i]}" stroke-width="2"/>`);
     parts.push(`<text x="${box.x + 30}" y="${ly}" font-family="DejaVu Sans, sans-serif" font-size="12">${esc(s.name)}</text>`);
   });
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}">${parts.join('')}</svg>`;
