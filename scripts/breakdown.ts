@@ -2,13 +2,17 @@
 // target) and oIoU at the model's threshold, overall and by what the expression names (colour, size,
 // pattern: the generator's own words, src/data/synth/language.ts), by location word and by target
 // area; and the oIoU of the expressions whose pointing hits (mask quality apart from grounding).
-// Prints a Markdown table.
+// Then, from instances.json's `synth` attributes, which object each predicted mask covers most: the
+// target, none, or another object (of the target's shape or not, and whether the expression names
+// a shape). Prints Markdown tables.
 //
 //   node dist/scripts/breakdown.js CKPT DATA DATASET [SPLIT] [--limit N] [--threads N]
 
+import { readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { DatasetName } from '../src/data/datasets.js';
-import { loadRefer, sampleMask } from '../src/data/refer.js';
+import { decodeSegmentation, loadRefer, sampleMask, type Segmentation } from '../src/data/refer.js';
 import { lexicon } from '../src/data/synth/language.js';
 import { textEncoderFromCheckpoint } from '../src/data/text.js';
 import { tokenizeWords } from '../src/data/tokenizer.js';
@@ -50,6 +54,50 @@ const add = (key: string, hit: boolean, I: number, U: number) => {
   groups.set(key, g);
 };
 
+// Every object of each image (not only the referred ones), with the generator's attributes.
+interface Instance {
+  id: number;
+  segmentation: Segmentation;
+  shape?: string;
+}
+const instances = JSON.parse(await readFile(join(dirname(set.refsFile), 'instances.json'), 'utf8')) as {
+  annotations: { id: number; image_id: number; segmentation: Segmentation; synth?: { shape: string } }[];
+};
+const objectsOf = new Map<number, Instance[]>();
+for (const a of instances.annotations) {
+  const list = objectsOf.get(a.image_id) ?? [];
+  list.push({ id: a.id, segmentation: a.segmentation, ...(a.synth ? { shape: a.synth.shape } : {}) });
+  objectsOf.set(a.image_id, list);
+}
+const covers = new Map<string, number>();
+let masksOf: { imageId: number; masks: Uint8Array[] } | null = null; // samples come grouped by image
+
+/** The object the predicted mask overlaps most, as a verdict on the expression's grounding. */
+function coverage(s: (typeof samples)[number], pred: Uint8Array, words: string[]): string {
+  const objects = objectsOf.get(s.imageId) ?? [];
+  if (masksOf?.imageId !== s.imageId)
+    masksOf = {
+      imageId: s.imageId,
+      masks: objects.map((o) => decodeSegmentation(o.segmentation, s.height, s.width).data),
+    };
+  let best = -1;
+  let most = 0;
+  masksOf.masks.forEach((m, i) => {
+    let n = 0;
+    for (let p = 0; p < m.length; p++) n += m[p]! & pred[p]!;
+    if (n > most) [most, best] = [n, i];
+  });
+  if (best < 0) return 'no object';
+  const picked = objects[best]!;
+  if (picked.id === s.annId) return 'the target';
+  const target = objects.find((o) => o.id === s.annId);
+  if (picked.shape === undefined || target?.shape === undefined) return 'another object';
+  if (picked.shape === target.shape) return "another object of the target's shape";
+  return words.some((w) => lex.shape.has(w))
+    ? 'another object of another shape, though the expression names the shape'
+    : 'another object of another shape (the expression names no shape)';
+}
+
 // evaluate() scores exactly as `refseg eval` does; each expression is then filed under its groups
 const predictor = await Predictor.create(
   ck.def,
@@ -65,7 +113,7 @@ await evaluate({
   split,
   threshold,
   progress: true,
-  onPrediction: (s, probability, _pred, { intersection: I, union: U }) => {
+  onPrediction: (s, probability, pred, { intersection: I, union: U }) => {
     const gt = sampleMask(s).data;
     const hit = pointingHit(probability, gt) === true;
     let area = 0;
@@ -76,6 +124,8 @@ await evaluate({
       words.some((w) => lex.loc[l].has(w)),
     );
     const frac = area / gt.length;
+    const c = coverage(s, pred, words);
+    covers.set(c, (covers.get(c) ?? 0) + 1);
     add('all', hit, I, U);
     add(
       named.length === 0
@@ -103,3 +153,6 @@ for (const [k, g] of [...groups].sort((a, b) =>
   a[0] === 'all' ? -1 : b[0] === 'all' ? 1 : a[0].localeCompare(b[0]),
 ))
   console.log(`| ${k} | ${g.n} | ${pct(g.hit, g.n)}% | ${pct(g.I, g.U)} | ${pct(g.hitI, g.hitU)} |`);
+console.log('\n| what the predicted mask covers most | n | share |\n|---|---|---|');
+for (const [k, n] of [...covers].sort((a, b) => b[1] - a[1]))
+  console.log(`| ${k} | ${n} | ${pct(n, samples.length)}% |`);

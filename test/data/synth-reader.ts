@@ -81,7 +81,7 @@ const INVERSE: Record<string, string> = {
 };
 
 /** The words of the phrases of one kind (and value), split on spaces, without "with" and "sized". */
-export function wordsOfKind(kind: 'color' | 'size' | 'pattern' | 'loc', value?: string): string[] {
+export function wordsOfKind(kind: 'shape' | 'color' | 'size' | 'pattern' | 'loc', value?: string): string[] {
   const out = new Set<string>();
   for (const [phrase, item] of PHRASES)
     if (item.t === kind && (value === undefined || ('v' in item && item.v === value)))

@@ -373,8 +373,14 @@ test('writeSynthDataset refuses to overwrite without force, and force removes st
   );
 });
 
-test('lexicon(): colour, size, pattern and location words are those the independent reader knows', () => {
+test('lexicon(): shape, colour, size, pattern and location words are those the independent reader knows', () => {
   const lex = lexicon();
+  // shape phrases less the words that also serve elsewhere: generic nouns ("round shape") and counts
+  const elsewhere = new Set(['shape', 'shapes', 'five', 'six']);
+  assert.deepEqual(
+    [...lex.shape].sort(),
+    wordsOfKind('shape').filter((w) => !elsewhere.has(w)),
+  );
   for (const kind of ['color', 'size', 'pattern'] as const)
     assert.deepEqual([...lex[kind]].sort(), wordsOfKind(kind), kind);
   for (const [loc, words] of Object.entries(lex.loc))

@@ -401,11 +401,13 @@ function wordsOf(lists: readonly Choices[]): Set<string> {
 }
 
 /**
- * The words that name a colour, a size or a pattern, and those of each location, as the tables above
+ * The words that name a shape, a colour, a size or a pattern, and those of each location, as the tables above
  * write them: what an analysis of a model's errors by what an expression says (scripts/breakdown.ts)
  * needs. Location words also occur in relation phrases of synth-refcocog ("left of").
  */
 export function lexicon(): {
+  /** Words of the shape nouns ("star", "rhombus", "plus"), not generic nouns or count words. */
+  shape: Set<string>;
   color: Set<string>;
   size: Set<string>;
   pattern: Set<string>;
@@ -414,7 +416,13 @@ export function lexicon(): {
   const loc = {} as Record<Loc, Set<string>>;
   for (const l of ['left', 'right', 'top', 'bottom', 'middle'] as const)
     loc[l] = wordsOf([LOC_AFTER[l], LOC_TERSE[l], LOC_BEFORE[l], LOC_OF[l]]);
+  const forms = (rows: readonly (readonly [string, string, number])[]): Choices =>
+    rows.flatMap(([one, many]) => [[one, 1] as const, [many, 1] as const]);
+  const generic = wordsOf([forms(GENERIC_NOUNS)]);
+  const nouns = wordsOf(Object.values(SHAPE_NOUNS).map(forms));
   return {
+    // "five pointed star": "five" is also a count word ("the two stars"), "shape" a generic noun
+    shape: new Set([...nouns].filter((w) => !generic.has(w) && !COUNT_WORDS.includes(w))),
     color: wordsOf(Object.values(COLOR_WORDS)),
     size: wordsOf(Object.values(SIZE_WORDS)),
     pattern: wordsOf([...Object.values(PATTERN_ADJECTIVES), ...Object.values(PATTERN_WITH)]),
