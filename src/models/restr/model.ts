@@ -82,7 +82,7 @@ export function sinusoidalEncoding(length: number, dim: number): Float32Array {
 }
 
 /** Sec. 3.1 vision encoder: patch embedding + pos_embed → ViT blocks → norm: zv [B, Nv, Dv]. */
-function visionEncoder(s: Scope, c: RestrConfig, image: Tensor, drop: DropScales): Tensor {
+export function visionEncoder(s: Scope, c: RestrConfig, image: Tensor, drop: DropScales): Tensor {
   const { dim } = c.vision;
   const [P, G, N] = [c.patchSize, gridSize(c), numPatches(c)];
   // The P×P stride-P convolution as a linear map on flattened patches (channel, row, column).
