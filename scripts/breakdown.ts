@@ -2,17 +2,15 @@
 // target) and oIoU at the model's threshold, overall and by what the expression names (colour, size,
 // pattern: the generator's own words, src/data/synth/language.ts), by location word and by target
 // area; and the oIoU of the expressions whose pointing hits (mask quality apart from grounding).
-// Then, from instances.json's `synth` attributes, which object each predicted mask covers most: the
+// Then, over every object of the image (the generator's `synth` attributes), which object each predicted mask covers most: the
 // target, none, or another object (of the target's shape or not, and whether the expression names
 // a shape). Prints Markdown tables.
 //
 //   node dist/scripts/breakdown.js CKPT DATA DATASET [SPLIT] [--limit N] [--threads N]
 
-import { readFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { DatasetName } from '../src/data/datasets.js';
-import { decodeSegmentation, loadRefer, sampleMask, type Segmentation } from '../src/data/refer.js';
+import { decodeSegmentation, loadRefer, type ReferObject, sampleMask } from '../src/data/refer.js';
 import { lexicon } from '../src/data/synth/language.js';
 import { textEncoderFromCheckpoint } from '../src/data/text.js';
 import { tokenizeWords } from '../src/data/tokenizer.js';
@@ -40,7 +38,7 @@ if (!ckpt || !root || !dataset) {
   process.exit(2);
 }
 const ck = loadModelCheckpoint(ckpt);
-const set = await loadRefer({ root, dataset: dataset as DatasetName, split });
+const set = await loadRefer({ root, dataset: dataset as DatasetName, split, withObjects: true });
 const samples = values.limit ? set.samples.slice(0, Number(values.limit)) : set.samples;
 const threshold = ck.def.threshold(ck.config);
 const lex = lexicon();
@@ -54,27 +52,12 @@ const add = (key: string, hit: boolean, I: number, U: number) => {
   groups.set(key, g);
 };
 
-// Every object of each image (not only the referred ones), with the generator's attributes.
-interface Instance {
-  id: number;
-  segmentation: Segmentation;
-  shape?: string;
-}
-const instances = JSON.parse(await readFile(join(dirname(set.refsFile), 'instances.json'), 'utf8')) as {
-  annotations: { id: number; image_id: number; segmentation: Segmentation; synth?: { shape: string } }[];
-};
-const objectsOf = new Map<number, Instance[]>();
-for (const a of instances.annotations) {
-  const list = objectsOf.get(a.image_id) ?? [];
-  list.push({ id: a.id, segmentation: a.segmentation, ...(a.synth ? { shape: a.synth.shape } : {}) });
-  objectsOf.set(a.image_id, list);
-}
 const covers = new Map<string, number>();
 let masksOf: { imageId: number; masks: Uint8Array[] } | null = null; // samples come grouped by image
 
 /** The object the predicted mask overlaps most, as a verdict on the expression's grounding. */
 function coverage(s: (typeof samples)[number], pred: Uint8Array, words: string[]): string {
-  const objects = objectsOf.get(s.imageId) ?? [];
+  const objects = set.objects?.get(s.imageId) ?? [];
   if (masksOf?.imageId !== s.imageId)
     masksOf = {
       imageId: s.imageId,
@@ -89,10 +72,11 @@ function coverage(s: (typeof samples)[number], pred: Uint8Array, words: string[]
   });
   if (best < 0) return 'no object';
   const picked = objects[best]!;
-  if (picked.id === s.annId) return 'the target';
-  const target = objects.find((o) => o.id === s.annId);
-  if (picked.shape === undefined || target?.shape === undefined) return 'another object';
-  if (picked.shape === target.shape) return "another object of the target's shape";
+  if (picked.annId === s.annId) return 'the target';
+  const shapeOf = (o: ReferObject | undefined) => (o?.extra?.synth as { shape?: string } | undefined)?.shape;
+  const [mine, theirs] = [shapeOf(objects.find((o) => o.annId === s.annId)), shapeOf(picked)];
+  if (mine === undefined || theirs === undefined) return 'another object';
+  if (mine === theirs) return "another object of the target's shape";
   return words.some((w) => lex.shape.has(w))
     ? 'another object of another shape, though the expression names the shape'
     : 'another object of another shape (the expression names no shape)';

@@ -3,6 +3,7 @@ import { modelCommands } from './model-commands.js';
 import { dataCommand } from './data.js';
 import { evalCommand } from './eval.js';
 import { trainCommand } from './train.js';
+import { pretrainCommand } from './pretrain.js';
 import { segmentCommand } from './segment.js';
 import { serveCommand } from './serve.js';
 import { demoCommand } from './demo.js';
@@ -19,6 +20,7 @@ export const commands: Record<string, Command> = {
   data: dataCommand,
   eval: evalCommand,
   train: trainCommand,
+  pretrain: pretrainCommand,
   segment: segmentCommand,
   serve: serveCommand,
   demo: demoCommand,

@@ -135,6 +135,17 @@ export interface ReferOptions {
   checkImages?: boolean;
   /** Progress of the slow part of a load, for a progress bar (ReferIt: one .mat mask per object). */
   onProgress?: (done: number, total: number) => void;
+  /** Also return every object of the split's images (ReferDataset.objects), referred or not. */
+  withObjects?: boolean;
+}
+
+/** One object of an image as instances.json lists it, whether or not an expression refers to it. */
+export interface ReferObject {
+  annId: number;
+  categoryId: number;
+  segmentation: Segmentation;
+  /** The annotation's fields beyond COCO's (the synthetic benchmark's `synth` attributes). */
+  extra?: Record<string, unknown>;
 }
 
 export interface ReferDataset {
@@ -150,6 +161,8 @@ export interface ReferDataset {
   splits: Record<string, number>;
   categories: Map<number, string>;
   budget: CorruptBudget;
+  /** With `withObjects`: image_id → its objects with a valid segmentation, for the split's images. */
+  objects?: Map<number, ReferObject[]>;
 }
 
 type Obj = Record<string, unknown>;
@@ -285,6 +298,34 @@ export async function readRefs(
   return { refsFile, splitBy, refs };
 }
 
+const ANN_KEYS = new Set(['id', 'image_id', 'category_id', 'segmentation', 'bbox', 'area', 'iscrowd']);
+
+/** Every annotation of the samples' images; one whose segmentation is broken is an error naming it. */
+function objectsOf(
+  samples: readonly ReferSample[],
+  anns: ReadonlyMap<number, Obj>,
+  images: ReadonlyMap<number, Obj>,
+  instancesFile: string,
+): Map<number, ReferObject[]> {
+  const out = new Map<number, ReferObject[]>();
+  for (const s of samples) out.set(s.imageId, []);
+  for (const a of anns.values()) {
+    const list = isId(a.image_id) ? out.get(a.image_id) : undefined;
+    if (!list) continue;
+    const image = images.get(a.image_id as number)!;
+    const problem = segmentationProblem(a.segmentation, image.height as number, image.width as number);
+    if (problem) throw new Error(`${instancesFile}: ann_id ${String(a.id)}: ${problem}`);
+    const extraEntries = Object.entries(a).filter(([k]) => !ANN_KEYS.has(k));
+    list.push({
+      annId: a.id as number,
+      categoryId: isId(a.category_id) ? a.category_id : -1,
+      segmentation: a.segmentation as Segmentation,
+      ...(extraEntries.length > 0 ? { extra: Object.fromEntries(extraEntries) } : {}),
+    });
+  }
+  return out;
+}
+
 /** Loads one split of a refer-layout dataset (or of a ReferIt-layout one, through referit.ts). */
 export async function loadRefer(o: ReferOptions): Promise<ReferDataset> {
   const info = datasetInfo(o.dataset);
@@ -407,6 +448,7 @@ export async function loadRefer(o: ReferOptions): Promise<ReferDataset> {
   }
 
   if (o.checkImages ?? true) await checkImagesExist(samples);
+  const objects = o.withObjects ? objectsOf(samples, anns, images, instancesFile) : undefined;
   return {
     dataset: o.dataset,
     splitBy,
@@ -418,6 +460,7 @@ export async function loadRefer(o: ReferOptions): Promise<ReferDataset> {
     splits,
     categories,
     budget,
+    ...(objects ? { objects } : {}),
   };
 }
 

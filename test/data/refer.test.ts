@@ -162,6 +162,46 @@ test('one sample per sentence of the split, in file order, with resolved files a
   assert.deepEqual([img.width, img.height, img.data[0]], [12, 8, 100]);
 });
 
+test('withObjects: every object of the split images, referred or not, with its extra fields', async () => {
+  const { root } = await writeDataset('objects', (inst) => {
+    inst.annotations.push({
+      id: 104,
+      image_id: 2,
+      category_id: 1,
+      segmentation: [[0, 0, 3, 0, 3, 3, 0, 3]],
+      area: 9,
+      iscrowd: 0,
+      synth: { shape: 'star' },
+    });
+  });
+  assert.equal((await loadRefer(opts(root))).objects, undefined);
+  const ds = await loadRefer(opts(root, { withObjects: true }));
+  const summary = [...ds.objects!].map(([image, list]) => [
+    image,
+    list.map((o) => [o.annId, o.categoryId, o.extra]),
+  ]);
+  assert.deepEqual(summary, [
+    [
+      2,
+      [
+        [102, 2, undefined],
+        [104, 1, { synth: { shape: 'star' } }],
+      ],
+    ],
+    [3, [[103, 1, undefined]]],
+  ]);
+  // an unreferred object's broken mask is an error naming it, not a silent skip
+  const { root: bad } = await writeDataset('objects-bad', (inst) => {
+    inst.annotations.push({
+      id: 105,
+      image_id: 3,
+      category_id: 1,
+      segmentation: { size: [2, 2], counts: [4] },
+    });
+  });
+  await assert.rejects(loadRefer(opts(bad, { withObjects: true })), /instances\.json: ann_id 105: /);
+});
+
 test('unknown split names the splits present', async () => {
   const { root } = await writeDataset('split');
   await assert.rejects(

@@ -1,0 +1,90 @@
+// `refseg pretrain`: flags → PretrainOptions → src/train/pretrain.ts.
+
+import { parseArgs } from 'node:util';
+import { DATASET_NAMES, type DatasetName } from '../data/datasets.js';
+import { pretrainVision } from '../train/pretrain.js';
+import { UsageError, intFlag, numberFlag, required, runCommand } from './args.js';
+import type { Command } from './commands.js';
+
+const HELP = `Usage: refseg pretrain --init CKPT --data DIR --dataset NAME --out CKPT [options]
+
+Pretrains ReSTR's vision encoder on the instance categories of the training images (every object
+instances.json lists for them, referred or not), as a COCO-pretrained backbone would come: each
+patch predicts, for each of its cells, the share of pixels each category covers (BCE), through a
+linear head that is then dropped. Writes --init's checkpoint again with the trained vision.*
+tensors; its other tensors, config and vocabulary are unchanged. Then: refseg train --init OUT
+(with --vision-lr-mult 0.1, as for any pretrained vision encoder).
+
+  --init CKPT           a ReSTR checkpoint, e.g. from 'refseg init --config ... --data ... --dataset ...'
+  --data DIR            dataset root (refer layout with instances.json)
+  --dataset NAME        ${DATASET_NAMES.join(', ')}
+  --split S             the split whose images are used (default train)
+  --split-by S          refs file variant (default: the dataset's)
+  --out CKPT            the checkpoint to write
+  --steps N             optimizer steps (default 2500)
+  --batch B             images per step (default 32)
+  --lr X                base learning rate (default 1e-3)
+  --warmup F            linear warm-up over this fraction of steps, then poly decay (default 0.03)
+  --weight-decay X      AdamW decoupled weight decay (default 5e-4)
+  --clip-norm X         clip the global gradient norm (default 1; 0 = off)
+  --cells K             cells per patch side whose shares each patch predicts (default 4)
+  --seed N              seed of the head's init and the image order (default 0)
+  --threads N           ONNX Runtime intra-op threads (default: all cores)
+  --quiet               no progress output`;
+
+export const pretrainCommand: Command = {
+  summary: "pretrain ReSTR's vision encoder on the training images' instance categories",
+  run: (argv) =>
+    runCommand(HELP, argv, async () => {
+      const { values: v } = parseArgs({
+        args: argv,
+        options: {
+          init: { type: 'string' },
+          data: { type: 'string' },
+          dataset: { type: 'string' },
+          split: { type: 'string' },
+          'split-by': { type: 'string' },
+          out: { type: 'string' },
+          steps: { type: 'string' },
+          batch: { type: 'string' },
+          lr: { type: 'string' },
+          warmup: { type: 'string' },
+          'weight-decay': { type: 'string' },
+          'clip-norm': { type: 'string' },
+          cells: { type: 'string' },
+          seed: { type: 'string' },
+          threads: { type: 'string' },
+          quiet: { type: 'boolean' },
+        },
+        strict: true,
+        allowPositionals: false,
+      });
+      const dataset = required('dataset', v.dataset, DATASET_NAMES.join(', '));
+      if (!(DATASET_NAMES as readonly string[]).includes(dataset))
+        throw new UsageError(`--dataset must be one of ${DATASET_NAMES.join(', ')}, got '${dataset}'`);
+      const clip = numberFlag('clip-norm', v['clip-norm'] ?? '1', { min: 0 })!;
+      const r = await pretrainVision({
+        init: required('init', v.init, "a ReSTR checkpoint (see 'refseg init')"),
+        data: required('data', v.data),
+        dataset: dataset as DatasetName,
+        split: v.split ?? 'train',
+        ...(v['split-by'] ? { splitBy: v['split-by'] } : {}),
+        out: required('out', v.out),
+        steps: intFlag('steps', v.steps ?? '2500', { min: 1 })!,
+        batch: intFlag('batch', v.batch ?? '32', { min: 1 })!,
+        lr: numberFlag('lr', v.lr ?? '1e-3', { min: 0 })!,
+        warmup: numberFlag('warmup', v.warmup ?? '0.03', { min: 0, max: 1 })!,
+        weightDecay: numberFlag('weight-decay', v['weight-decay'] ?? '5e-4', { min: 0 })!,
+        clipNorm: clip > 0 ? clip : null,
+        cells: intFlag('cells', v.cells ?? '4', { min: 1 })!,
+        seed: intFlag('seed', v.seed ?? '0')!,
+        ...(v.threads ? { threads: intFlag('threads', v.threads, { min: 1 })! } : {}),
+        quiet: v.quiet ?? false,
+      });
+      console.log(
+        `pretrained the vision encoder on ${r.images} images, ${r.categories} categories: ${r.steps} steps, ` +
+          `last loss ${r.lastLoss.toFixed(4)}, ${r.imagesPerSecond.toFixed(1)} images/s → ${v.out}`,
+      );
+      return 0;
+    }),
+};

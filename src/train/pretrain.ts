@@ -1,0 +1,212 @@
+// Pretraining ReSTR's vision encoder on the training images' instance categories, before
+// `refseg train --init`: what a COCO-pretrained backbone brings to a referring model, learned from
+// the dataset's own training split. Each patch predicts, for each of its sub×sub cells, the share of
+// the cell's pixels that each category covers (a low-resolution semantic segmentation, BCE on the
+// shares) from the encoder's output through a linear head that is then dropped. The checkpoint is
+// written back with the trained `vision.*` tensors; every other tensor and the vocabulary are kept.
+// (docs/restr-tiny-experiments.md, session 9: why the built-in recipe uses it.)
+
+import { readFile } from 'node:fs/promises';
+import type { DatasetName } from '../data/datasets.js';
+import { decodeImage, letterbox, letterboxMask } from '../data/image.js';
+import { Rng } from '../data/random.js';
+import { decodeSegmentation, loadRefer, type ReferObject } from '../data/refer.js';
+import { Graph } from '../graph/graph.js';
+import { loadModelCheckpoint, saveModelCheckpoint } from '../models/checkpoint.js';
+import type { RestrConfig } from '../models/restr/config.js';
+import { visionEncoder } from '../models/restr/model.js';
+import { initParams } from '../nn/init.js';
+import { bceWithLogits, linear } from '../nn/layers.js';
+import { Scope } from '../nn/params.js';
+import { Progress } from '../util/progress.js';
+import { StepRunner } from './runner.js';
+import { learningRate } from './schedule.js';
+import { buildTrainStep } from './step.js';
+
+export interface PretrainOptions {
+  /** A ReSTR checkpoint (e.g. from `refseg init`); written back with trained vision weights. */
+  init: string;
+  data: string;
+  dataset: DatasetName;
+  split?: string;
+  splitBy?: string;
+  out: string;
+  steps: number;
+  /** Images per step. */
+  batch: number;
+  lr: number;
+  /** Fraction of the steps with linear warm-up; then polynomial decay (power 0.9) to 0. */
+  warmup: number;
+  weightDecay: number;
+  clipNorm: number | null;
+  /** Cells per patch side whose category shares each patch predicts (divides the patch size). */
+  cells: number;
+  seed: number;
+  threads?: number;
+  quiet?: boolean;
+}
+
+export interface PretrainResult {
+  steps: number;
+  images: number;
+  categories: number;
+  lastLoss: number;
+  imagesPerSecond: number;
+}
+
+/**
+ * Targets of one letterboxed S×S image: for each patch (row-major) and each of its cells×cells
+ * cells (row-major), the share of the cell's pixels covered by each category, [N, cells², C].
+ */
+export function categoryShares(
+  objects: readonly { mask: Float32Array; category: number }[],
+  size: number,
+  patch: number,
+  cells: number,
+  categories: number,
+): Float32Array {
+  const G = size / patch;
+  const cell = patch / cells;
+  const per = cells * cells * categories;
+  const out = new Float32Array(G * G * per);
+  const w = 1 / (cell * cell);
+  for (const { mask, category } of objects) {
+    for (let y = 0; y < size; y++) {
+      const row = Math.floor(y / patch) * G;
+      const cy = Math.floor((y % patch) / cell) * cells;
+      for (let x = 0; x < size; x++) {
+        const m = mask[y * size + x]!;
+        if (m === 0) continue;
+        const p = row + Math.floor(x / patch);
+        out[p * per + (cy + Math.floor((x % patch) / cell)) * categories + category]! += m * w;
+      }
+    }
+  }
+  return out;
+}
+
+export async function pretrainVision(o: PretrainOptions): Promise<PretrainResult> {
+  const ck = loadModelCheckpoint(o.init);
+  if (ck.def.kind !== 'restr')
+    throw new Error(
+      `--init ${o.init}: a '${ck.def.kind}' checkpoint; pretraining is for ReSTR's vision encoder`,
+    );
+  const c = ck.config as RestrConfig;
+  const [S, P] = [c.imageSize, c.patchSize];
+  if (!Number.isInteger(o.cells) || o.cells < 1 || P % o.cells !== 0)
+    throw new Error(`--cells ${o.cells} must divide the patch size ${P}`);
+  const N = (S / P) ** 2;
+
+  const set = await loadRefer({
+    root: o.data,
+    dataset: o.dataset,
+    split: o.split ?? 'train',
+    ...(o.splitBy ? { splitBy: o.splitBy } : {}),
+    withObjects: true,
+  });
+  if (!set.objects)
+    throw new Error(
+      `${o.dataset}: its layout lists no objects per image (instances.json); nothing to pretrain on`,
+    );
+  const objects = set.objects;
+  const categoryIds = [...set.categories.keys()]; // instances.json's order
+  const catIndex = new Map(categoryIds.map((id, i) => [id, i]));
+  const C = categoryIds.length;
+  if (C === 0) throw new Error(`${set.refsFile}: instances.json lists no categories`);
+  const images = [...new Map(set.samples.map((s) => [s.imageId, s])).values()]; // one sample per image
+  const OUT = o.cells * o.cells * C;
+
+  const g = new Graph('restr.pretrain');
+  const s = Scope.root(g);
+  const image = g.input('image', 'float32', [o.batch, 3, S, S]);
+  const target = g.input('target', 'float32', [o.batch, N, OUT]);
+  const zv = g.scope('vision', () => visionEncoder(s.sub('vision', 'vision'), c, image, undefined));
+  const logits = g.scope('head', () => linear(s.sub('pretrain_head'), zv, c.vision.dim, OUT));
+  const step = buildTrainStep({
+    registry: s.registry,
+    loss: bceWithLogits(logits, target),
+    adamw: { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: o.weightDecay, clipNorm: o.clipNorm },
+  });
+  const rng = Rng.from('pretrain', o.seed);
+  const head = initParams(
+    step.params.filter((p) => !p.name.startsWith('vision.')),
+    () => rng.next(),
+  );
+  const start = new Map(step.params.map((p) => [p.name, ck.params.get(p.name) ?? head.get(p.name)!]));
+  const runner = await StepRunner.create(step, start, o.threads ? { threads: o.threads } : {});
+
+  const makeBatch = async (picked: number[]) => {
+    const x = new Float32Array(o.batch * 3 * S * S);
+    const y = new Float32Array(o.batch * N * OUT);
+    await Promise.all(
+      picked.map(async (k, b) => {
+        const im = images[k]!;
+        const decoded = await decodeImage(await readFile(im.file), { source: im.file });
+        x.set(letterbox(decoded, S).tensor, b * 3 * S * S);
+        const masks = (objects.get(im.imageId) ?? ([] as ReferObject[]))
+          .filter((ob) => catIndex.has(ob.categoryId))
+          .map((ob) => ({
+            mask: letterboxMask(decodeSegmentation(ob.segmentation, im.height, im.width), S, 'area'),
+            category: catIndex.get(ob.categoryId)!,
+          }));
+        y.set(categoryShares(masks, S, P, o.cells, C), b * N * OUT);
+      }),
+    );
+    return { x, y };
+  };
+
+  // Images in the order the refs first name them, reshuffled each epoch; seed 0 draws the
+  // stream the built-in model's pretraining drew (README), other seeds their own.
+  const order = (epoch: number) =>
+    Rng.from('pretrain-order', epoch, ...(o.seed ? [o.seed] : [])).shuffle(images.map((_, i) => i));
+  let [epoch, pos, ord] = [0, 0, order(0)];
+  const bar = o.quiet ? null : new Progress('pretrain', o.steps, { unit: 'steps' });
+  const schedule = {
+    kind: 'poly' as const,
+    baseLr: o.lr,
+    totalSteps: o.steps,
+    warmupSteps: Math.round(o.warmup * o.steps),
+    power: 0.9,
+  };
+  const t0 = performance.now();
+  let [lastLoss, smooth] = [NaN, NaN];
+  for (let t = 0; t < o.steps; t++) {
+    if (pos + o.batch > ord.length) [epoch, pos] = [epoch + 1, 0];
+    if (pos === 0) ord = order(epoch);
+    const { x, y } = await makeBatch(ord.slice(pos, pos + o.batch));
+    pos += o.batch;
+    const lr = learningRate(schedule, t);
+    const r = await runner.step(
+      {
+        image: { dtype: 'float32', shape: [o.batch, 3, S, S], data: x },
+        target: { dtype: 'float32', shape: [o.batch, N, OUT], data: y },
+      },
+      lr,
+    );
+    if (!r.finite) throw new Error(`pretraining diverged at step ${t + 1} (loss ${r.loss}); lower --lr`);
+    lastLoss = r.loss;
+    smooth = Number.isNaN(smooth) ? r.loss : 0.98 * smooth + 0.02 * r.loss;
+    bar?.setStatus(`loss ${smooth.toFixed(4)} lr ${lr.toExponential(2)}`);
+    bar?.tick();
+  }
+  bar?.finish();
+  const seconds = (performance.now() - t0) / 1000;
+
+  const out = new Map(ck.params);
+  for (const [name, v] of runner.state().params)
+    if (name.startsWith('vision.')) out.set(name, Float32Array.from(v));
+  await runner.dispose();
+  await saveModelCheckpoint(o.out, ck.def, ck.config, out, {
+    ...(ck.vocab ? { vocab: ck.vocab } : {}),
+    metadata: {
+      pretrained: `vision on ${C} categories of ${o.dataset} ${set.split}: ${o.steps} steps of ${o.batch} images`,
+    },
+  });
+  return {
+    steps: o.steps,
+    images: images.length,
+    categories: C,
+    lastLoss,
+    imagesPerSecond: (o.steps * o.batch) / seconds,
+  };
+}

@@ -1,0 +1,147 @@
+// `refseg pretrain`: the category-share targets against hand-computed cases, and the command
+// end to end: only vision.* changes, the rest of the checkpoint (vocabulary, config) is kept, the
+// same seed gives the same weights, and bad input is refused naming what.
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pretrainCommand } from '../../src/cli/pretrain.js';
+import { writeSynthDataset } from '../../src/data/synth/generate.js';
+import { loadModelCheckpoint } from '../../src/models/checkpoint.js';
+import { modelCommands } from '../../src/cli/model-commands.js';
+import { categoryShares } from '../../src/train/pretrain.js';
+import { runCli } from '../helpers/cli.js';
+
+test('categoryShares: each cell gets the share of its pixels each category covers', () => {
+  // 4×4 image, 2×2 patches, category 0 on three pixels of the top-left patch, category 1 at half
+  // strength on the bottom-right pixel (a soft letterboxed edge)
+  const a = new Float32Array(16);
+  a[0] = a[1] = a[4] = 1;
+  const b = new Float32Array(16);
+  b[15] = 0.5;
+  const objects = [
+    { mask: a, category: 0 },
+    { mask: b, category: 1 },
+  ];
+  // one cell per pixel: [patch][cell][category], patches and cells row-major
+  const fine = categoryShares(objects, 4, 2, 2, 2);
+  assert.equal(fine.length, 4 * 4 * 2);
+  const at = (patch: number, cell: number, c: number) => fine[(patch * 4 + cell) * 2 + c];
+  assert.deepEqual([at(0, 0, 0), at(0, 1, 0), at(0, 2, 0), at(0, 3, 0)], [1, 1, 1, 0]);
+  assert.equal(at(3, 3, 1), 0.5);
+  assert.equal(
+    fine.reduce((s, v) => s + v, 0),
+    3.5,
+  );
+  // one cell per patch: the patch's mean
+  const coarse = categoryShares(objects, 4, 2, 1, 2);
+  assert.deepEqual(Array.from(coarse), [0.75, 0, 0, 0, 0, 0, 0, 0.125]);
+});
+
+const root = mkdtempSync(join(tmpdir(), 'refseg-pretrain-'));
+test.after(() => rmSync(root, { recursive: true, force: true }));
+
+async function setup(t: TestContext): Promise<{ data: string; init: string }> {
+  const data = join(root, 'data');
+  const init = join(root, 'init.safetensors');
+  await writeSynthDataset({ flavor: 'synth-refcoco', out: data, images: 8, size: 64, seed: 4, force: true });
+  const made = await runCli(t, modelCommands.init!, [
+    '--config',
+    'restr-tiny',
+    '--set',
+    'imageSize=64',
+    '--set',
+    'vision.depth=1',
+    '--data',
+    data,
+    '--dataset',
+    'synth-refcoco',
+    '--seed',
+    '0',
+    '--out',
+    init,
+  ]);
+  assert.equal(made.code, 0, made.err);
+  return { data, init };
+}
+
+const args = (init: string, data: string, out: string, ...extra: string[]) => [
+  '--init',
+  init,
+  '--data',
+  data,
+  '--dataset',
+  'synth-refcoco',
+  '--out',
+  out,
+  '--steps',
+  '3',
+  '--batch',
+  '2',
+  '--threads',
+  '1',
+  '--quiet',
+  ...extra,
+];
+
+test('CLI: pretrain changes every vision tensor and nothing else; the same seed gives the same weights', async (t) => {
+  const { data, init } = await setup(t);
+  const [outA, outB] = [join(root, 'a.safetensors'), join(root, 'b.safetensors')];
+  const a = await runCli(t, pretrainCommand, args(init, data, outA));
+  assert.equal(a.code, 0, a.err);
+  assert.match(a.out, /pretrained the vision encoder on \d+ images, 8 categories: 3 steps/);
+  assert.equal((await runCli(t, pretrainCommand, args(init, data, outB))).code, 0);
+
+  const [before, after, again] = [init, outA, outB].map((p) => loadModelCheckpoint(p));
+  assert.deepEqual(after!.config, before!.config);
+  assert.deepEqual(after!.vocab, before!.vocab);
+  assert.match(
+    after!.metadata.pretrained ?? '',
+    /vision on 8 categories of synth-refcoco train: 3 steps of 2 images/,
+  );
+  assert.deepEqual([...after!.params.keys()], [...before!.params.keys()]);
+  for (const [name, v] of before!.params) {
+    if (name.startsWith('vision.')) assert.notDeepEqual(after!.params.get(name), v, `${name} unchanged`);
+    else assert.deepEqual(after!.params.get(name), v, `${name} changed`);
+    assert.deepEqual(again!.params.get(name), after!.params.get(name), `${name} differs between equal runs`);
+  }
+});
+
+test('CLI: pretrain refuses cells that do not divide the patch, a non-ReSTR checkpoint and missing flags, writing nothing', async (t) => {
+  const { data, init } = await setup(t);
+  const out = join(root, 'bad.safetensors');
+  await assert.rejects(
+    runCli(t, pretrainCommand, args(init, data, out, '--cells', '3')),
+    /--cells 3 must divide the patch size 16/,
+  );
+
+  const shared = join(root, 'shared.safetensors');
+  const made = await runCli(t, modelCommands.init!, [
+    '--config',
+    'shared-ris-tiny',
+    '--vocab-size',
+    '50',
+    '--seed',
+    '0',
+    '--out',
+    shared,
+  ]);
+  assert.equal(made.code, 0, made.err);
+  await assert.rejects(
+    runCli(t, pretrainCommand, args(shared, data, out)),
+    /a 'shared-ris' checkpoint; pretraining is for ReSTR's vision encoder/,
+  );
+
+  const missing = await runCli(t, pretrainCommand, [
+    '--data',
+    data,
+    '--dataset',
+    'synth-refcoco',
+    '--out',
+    out,
+  ]);
+  assert.equal(missing.code, 2);
+  assert.match(missing.err, /--init is required/);
+  assert.equal(existsSync(out), false);
+});
