@@ -1,7 +1,17 @@
 // Flag helpers shared by every command: a usage error (exit 2, message + the command's help),
 // typed number parsing that names the flag, and the wrapper that turns both into exit codes.
 
+import { DATASET_NAMES, type DatasetName, isDatasetName } from '../data/datasets.js';
+
 export class UsageError extends Error {}
+
+/** --dataset: required, and one of the known datasets. */
+export function datasetFlag(v: string | undefined): DatasetName {
+  const name = required('dataset', v, DATASET_NAMES.join(', '));
+  if (!isDatasetName(name))
+    throw new UsageError(`--dataset '${name}' is not one of ${DATASET_NAMES.join(', ')}`);
+  return name;
+}
 
 export function intFlag(flag: string, v: string | undefined, o: { min?: number; max?: number } = {}): number | undefined {
   if (v === undefined) return undefined;

@@ -9,7 +9,7 @@
 import { mkdir } from 'node:fs/promises';
 import * as path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { UsageError, required } from './args.js';
+import { UsageError, datasetFlag, required } from './args.js';
 import type { Command } from './commands.js';
 import {
   FLAVORS,
@@ -19,7 +19,7 @@ import {
   isFlavor,
   writeSynthDataset,
 } from '../data/synth/generate.js';
-import { DATASET_NAMES, isDatasetName } from '../data/datasets.js';
+import { DATASET_NAMES } from '../data/datasets.js';
 import { checkDataset } from '../data/check.js';
 import { datasetStats, statsCharts, statsMarkdown } from '../data/stats.js';
 import type { DatasetLocation } from '../data/splits.js';
@@ -177,9 +177,7 @@ const DATASET_HELP = `  --data DIR      dataset root: DIR/<dataset>/instances.js
 
 function datasetFlags(values: Record<string, string | boolean | undefined>): DatasetLocation {
   const root = required('data', values.data as string | undefined, 'the dataset root');
-  const dataset = required('dataset', values.dataset as string | undefined, DATASET_NAMES.join(', '));
-  if (!isDatasetName(dataset))
-    throw new UsageError(`--dataset '${dataset}' is not one of ${DATASET_NAMES.join(', ')}`);
+  const dataset = datasetFlag(values.dataset as string | undefined);
   const splitBy = values['split-by'] as string | undefined;
   return { root, dataset, ...(splitBy ? { splitBy } : {}) };
 }

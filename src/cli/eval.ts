@@ -21,7 +21,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
-import { DATASET_NAMES, datasetInfo, isDatasetName } from '../data/datasets.js';
+import { DATASET_NAMES, datasetInfo } from '../data/datasets.js';
 import { loadRefer, type ReferSample } from '../data/refer.js';
 import { textEncoderFromCheckpoint, type TextEncoder } from '../data/text.js';
 import { evaluate } from '../eval/evaluate.js';
@@ -30,7 +30,7 @@ import { buildReport, reportMarkdown, writeReport, type EvalReport } from '../ev
 import { writeFileAtomic } from '../io/atomic.js';
 import { Predictor } from '../infer/predictor.js';
 import { loadModelCheckpoint } from '../models/checkpoint.js';
-import { UsageError, intFlag, numberFlag, required } from './args.js';
+import { UsageError, datasetFlag, intFlag, numberFlag, required } from './args.js';
 import type { Command } from './commands.js';
 
 const HELP = `Usage: refseg eval --checkpoint CKPT --data DIR --dataset NAME [options]
@@ -190,9 +190,7 @@ async function runEval(argv: string[]): Promise<number> {
   });
   const checkpoint = required('checkpoint', o.checkpoint);
   const root = required('data', o.data, 'the dataset root');
-  const dataset = required('dataset', o.dataset, DATASET_NAMES.join(', '));
-  if (!isDatasetName(dataset))
-    throw new UsageError(`--dataset '${dataset}' is not one of ${DATASET_NAMES.join(', ')}`);
+  const dataset = datasetFlag(o.dataset);
   let threshold = numberFlag('threshold', o.threshold, { min: 0, max: 1 });
   const batchSize = intFlag('batch', o.batch, { min: 1 }) ?? 8;
   const threads = intFlag('threads', o.threads, { min: 1 });

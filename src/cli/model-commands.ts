@@ -15,7 +15,7 @@ import { formatInspect, inspectModel } from '../models/inspect.js';
 import type { AnyModelDef, ModelDef } from '../models/model.js';
 import { applyOverrides, setPath } from '../models/overrides.js';
 import { presetNames, resolveConfig } from '../models/registry.js';
-import { DATASET_NAMES, type DatasetName, isDatasetName } from '../data/datasets.js';
+import { type DatasetName } from '../data/datasets.js';
 import { loadRefer } from '../data/refer.js';
 import { sentencePieceEncoder } from '../data/sentencepiece.js';
 import { buildTextEncoder, vocabTableSize } from '../data/text.js';
@@ -24,7 +24,7 @@ import type { RestrConfig } from '../models/restr/config.js';
 import { initRestrPretrained } from '../models/restr/pretrained.js';
 import type { SharedRisConfig } from '../models/shared-ris/config.js';
 import { initFromBeit3 } from '../models/shared-ris/import.js';
-import { UsageError, choiceFlag, intFlag, runCommand } from './args.js';
+import { UsageError, choiceFlag, datasetFlag, intFlag, runCommand } from './args.js';
 import type { Command } from './commands.js';
 
 /** `--config` as a preset, a JSON file or a checkpoint (its stored config), with `--set` overrides. */
@@ -131,8 +131,7 @@ const init: Command = {
         throw new UsageError('--split and --split-by need --data and --dataset');
       if (o.glove && !o.data && !o.vocab)
         throw new UsageError('--glove needs a vocabulary: --data DIR --dataset NAME, or --vocab vocab.json');
-      if (o.dataset && !isDatasetName(o.dataset))
-        throw new UsageError(`--dataset must be one of ${DATASET_NAMES.join(', ')}, got '${o.dataset}'`);
+      if (o.dataset) datasetFlag(o.dataset);
       if (o.beit3 && !o.spm)
         throw new UsageError('--beit3 needs --spm (the SentencePiece model the encoder reads: beit3.spm)');
       if (o.spm && (o.data || o.vocab))

@@ -1,9 +1,9 @@
 // `refseg pretrain`: flags → PretrainOptions → src/train/pretrain.ts.
 
 import { parseArgs } from 'node:util';
-import { DATASET_NAMES, type DatasetName } from '../data/datasets.js';
+import { DATASET_NAMES } from '../data/datasets.js';
 import { pretrainVision } from '../train/pretrain.js';
-import { UsageError, intFlag, numberFlag, required, runCommand } from './args.js';
+import { datasetFlag, intFlag, numberFlag, required, runCommand } from './args.js';
 import type { Command } from './commands.js';
 
 const HELP = `Usage: refseg pretrain --init CKPT --data DIR --dataset NAME --out CKPT [options]
@@ -59,14 +59,12 @@ export const pretrainCommand: Command = {
         strict: true,
         allowPositionals: false,
       });
-      const dataset = required('dataset', v.dataset, DATASET_NAMES.join(', '));
-      if (!(DATASET_NAMES as readonly string[]).includes(dataset))
-        throw new UsageError(`--dataset must be one of ${DATASET_NAMES.join(', ')}, got '${dataset}'`);
+      const dataset = datasetFlag(v.dataset);
       const clip = numberFlag('clip-norm', v['clip-norm'] ?? '1', { min: 0 })!;
       const r = await pretrainVision({
         init: required('init', v.init, "a ReSTR checkpoint (see 'refseg init')"),
         data: required('data', v.data),
-        dataset: dataset as DatasetName,
+        dataset,
         split: v.split ?? 'train',
         ...(v['split-by'] ? { splitBy: v['split-by'] } : {}),
         out: required('out', v.out),

@@ -1,12 +1,12 @@
 // `refseg train`: flags → TrainOptions → src/train/train.ts.
 
 import { parseArgs } from 'node:util';
-import { DATASET_NAMES, type DatasetName } from '../data/datasets.js';
+import { DATASET_NAMES } from '../data/datasets.js';
 import { presetNames } from '../models/registry.js';
 import { POS_INITS } from '../models/build.js';
 import { SCHEDULE_KINDS } from '../train/schedule.js';
 import { type TrainOptions, train } from '../train/train.js';
-import { UsageError, choiceFlag, intFlag, numberFlag, required, runCommand } from './args.js';
+import { UsageError, choiceFlag, datasetFlag, intFlag, numberFlag, required, runCommand } from './args.js';
 import type { Command } from './commands.js';
 
 const HELP = `Usage: refseg train --config <preset|file.json> --data DIR --dataset NAME --out RUN [options]
@@ -99,10 +99,7 @@ export const trainCommand: Command = {
           `--init ${v.init} brings its own config; drop ${v.config ? '--config' : '--set'} (the checkpoint's config is the one trained)`,
         );
       }
-      const dataset = required('dataset', v.dataset, DATASET_NAMES.join(', '));
-      if (!(DATASET_NAMES as readonly string[]).includes(dataset)) {
-        throw new UsageError(`--dataset must be one of ${DATASET_NAMES.join(', ')}, got '${dataset}'`);
-      }
+      const dataset = datasetFlag(v.dataset);
       const posInit = choiceFlag('pos-init', v['pos-init'], POS_INITS);
       if (posInit && v.init)
         throw new UsageError(`--pos-init initializes from scratch; --init ${v.init} brings its own weights`);
@@ -119,7 +116,7 @@ export const trainCommand: Command = {
         sets: v.set ?? [],
         ...(v.init ? { init: v.init } : {}),
         data: required('data', v.data),
-        dataset: dataset as DatasetName,
+        dataset,
         split: v.split ?? 'train',
         valSplit: v['val-split'] ?? 'val',
         ...(v['val-data'] ? { valData: v['val-data'] } : {}),

@@ -1,6 +1,6 @@
 // Pretraining ReSTR's vision encoder on the training images' instance categories, before
 // `refseg train --init`: what a COCO-pretrained backbone brings to a referring model, learned from
-// the dataset's own training split. Each patch predicts, for each of its sub×sub cells, the share of
+// the dataset's own training split. Each patch predicts, for each of its cells×cells cells, the share of
 // the cell's pixels that each category covers (a low-resolution semantic segmentation, BCE on the
 // shares) from the encoder's output through a linear head that is then dropped. The checkpoint is
 // written back with the trained `vision.*` tensors; every other tensor and the vocabulary are kept.
