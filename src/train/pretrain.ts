@@ -114,6 +114,8 @@ export async function pretrainVision(o: PretrainOptions): Promise<PretrainResult
   const C = categoryIds.length;
   if (C === 0) throw new Error(`${set.refsFile}: instances.json lists no categories`);
   const images = [...new Map(set.samples.map((s) => [s.imageId, s])).values()]; // one sample per image
+  if (images.length < o.batch)
+    throw new Error(`--batch ${o.batch} is more than the ${images.length} images of split ${set.split}`);
   const OUT = o.cells * o.cells * C;
 
   const g = new Graph('restr.pretrain');

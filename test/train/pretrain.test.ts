@@ -115,6 +115,10 @@ test('CLI: pretrain refuses cells that do not divide the patch, a non-ReSTR chec
     runCli(t, pretrainCommand, args(init, data, out, '--cells', '3')),
     /--cells 3 must divide the patch size 16/,
   );
+  await assert.rejects(
+    runCli(t, pretrainCommand, [...args(init, data, out), '--batch', '1000']),
+    /--batch 1000 is more than the \d+ images of split train/,
+  );
 
   const shared = join(root, 'shared.safetensors');
   const made = await runCli(t, modelCommands.init!, [
