@@ -137,14 +137,7 @@ test('CLI: pretrain refuses cells that do not divide the patch, a non-ReSTR chec
     /a 'shared-ris' checkpoint; pretraining is for ReSTR's vision encoder/,
   );
 
-  const missing = await runCli(t, pretrainCommand, [
-    '--data',
-    data,
-    '--dataset',
-    'synth-refcoco',
-    '--out',
-    out,
-  ]);
+  const missing = await runCli(t, pretrainCommand, args(init, data, out).slice(2)); // no --init
   assert.equal(missing.code, 2);
   assert.match(missing.err, /--init is required/);
   assert.equal(existsSync(out), false);
