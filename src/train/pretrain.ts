@@ -8,7 +8,7 @@
 
 import { readFile } from 'node:fs/promises';
 import type { DatasetName } from '../data/datasets.js';
-import { decodeImage, letterbox, letterboxMask } from '../data/image.js';
+import { type Normalization, decodeImage, letterbox, letterboxMask } from '../data/image.js';
 import { Rng } from '../data/random.js';
 import { decodeSegmentation, loadRefer, type ReferObject } from '../data/refer.js';
 import { Graph } from '../graph/graph.js';
@@ -117,6 +117,7 @@ export async function pretrainVision(o: PretrainOptions): Promise<PretrainResult
   if (images.length < o.batch)
     throw new Error(`--batch ${o.batch} is more than the ${images.length} images of split ${set.split}`);
   const OUT = o.cells * o.cells * C;
+  const norm = ck.def.normalization(c) as Normalization; // as training batches letterbox (batch.ts)
 
   const g = new Graph('restr.pretrain');
   const s = Scope.root(g);
@@ -144,7 +145,7 @@ export async function pretrainVision(o: PretrainOptions): Promise<PretrainResult
       picked.map(async (k, b) => {
         const im = images[k]!;
         const decoded = await decodeImage(await readFile(im.file), { source: im.file });
-        x.set(letterbox(decoded, S).tensor, b * 3 * S * S);
+        x.set(letterbox(decoded, S, norm).tensor, b * 3 * S * S);
         const masks = (objects.get(im.imageId) ?? ([] as ReferObject[]))
           .filter((ob) => catIndex.has(ob.categoryId))
           .map((ob) => ({
