@@ -429,16 +429,20 @@ export function letterboxMask(
   const g = letterboxGeometry(mask.width, mask.height, size);
   const out = new Float32Array(size * size);
   if (mode === 'area') {
-    const r = resampleSeparable(
-      mask.data,
-      mask.width,
-      mask.height,
-      1,
-      areaTaps(mask.width, g.newW),
-      areaTaps(mask.height, g.newH),
-      g.newW,
-      g.newH,
-    );
+    // at scale 1 every output pixel is its one source pixel (weight 1): skip the filter, as letterbox does
+    const r =
+      g.newW === mask.width && g.newH === mask.height
+        ? mask.data
+        : resampleSeparable(
+            mask.data,
+            mask.width,
+            mask.height,
+            1,
+            areaTaps(mask.width, g.newW),
+            areaTaps(mask.height, g.newH),
+            g.newW,
+            g.newH,
+          );
     for (let y = 0; y < g.newH; y++)
       out.set(r.subarray(y * g.newW, (y + 1) * g.newW), (g.padY + y) * size + g.padX);
     return out;

@@ -424,6 +424,9 @@ test('letterboxMask nearest: binary, placed with the image geometry; area: exact
   const m2 = rectMask(8, 4, 0, 0, 3, 4); // 3 of 8 columns → output column 1 covers source 2..3: half covered
   const area = letterboxMask(m2, s, 'area');
   assert.deepEqual([...area.subarray(4, 8)], [1, 0.5, 0, 0]);
+  // scale 1 (a 4×2 mask into 4): each pixel is its source pixel, padded rows above and below
+  const same = letterboxMask(rectMask(4, 2, 1, 0, 3, 1), s, 'area');
+  assert.deepEqual([...same], [0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
 });
 
 test('unletterbox inverts letterbox: identity at scale 1, round trip IoU near 1 otherwise', () => {
