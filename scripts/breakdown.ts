@@ -119,6 +119,7 @@ await evaluate({
       I,
       U,
     );
+    for (const k of named) add(`names a ${k === 'color' ? 'colour' : k} word`, hit, I, U);
     add(`location word: ${loc ?? 'none'}`, hit, I, U);
     add(
       `target ${frac < 0.02 ? '< 2%' : frac < 0.04 ? '2-4%' : frac < 0.08 ? '4-8%' : '≥ 8%'} of the image`,
