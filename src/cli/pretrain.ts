@@ -28,6 +28,8 @@ tensors; its other tensors, config and vocabulary are unchanged. Then: refseg tr
   --weight-decay X      AdamW decoupled weight decay (default 5e-4)
   --clip-norm X         clip the global gradient norm (default 1; 0 = off)
   --cells K             cells per patch side whose shares each patch predicts (default 4)
+  --attributes F,...    also predict each value of these annotation fields as a class, e.g.
+                        synth.color,synth.size,synth.pattern (the generator's; every object needs them)
   --seed N              seed of the head's init and the image order (default 0)
   --threads N           ONNX Runtime intra-op threads (default: all cores)
   --quiet               no progress output`;
@@ -52,6 +54,7 @@ export const pretrainCommand: Command = {
           'weight-decay': { type: 'string' },
           'clip-norm': { type: 'string' },
           cells: { type: 'string' },
+          attributes: { type: 'string' },
           seed: { type: 'string' },
           threads: { type: 'string' },
           quiet: { type: 'boolean' },
@@ -75,12 +78,15 @@ export const pretrainCommand: Command = {
         weightDecay: numberFlag('weight-decay', v['weight-decay'] ?? '5e-4', { min: 0 })!,
         clipNorm: clip > 0 ? clip : null,
         cells: intFlag('cells', v.cells ?? '4', { min: 1 })!,
+        ...(v.attributes ? { attributes: v.attributes.split(',').map((f) => f.trim()) } : {}),
         seed: intFlag('seed', v.seed ?? '0')!,
         ...(v.threads ? { threads: intFlag('threads', v.threads, { min: 1 })! } : {}),
         quiet: v.quiet ?? false,
       });
       console.log(
-        `pretrained the vision encoder on ${r.images} images, ${r.categories} categories: ${r.steps} steps, ` +
+        `pretrained the vision encoder on ${r.images} images, ${r.categories} categories` +
+          (r.classes > r.categories ? ` and ${r.classes - r.categories} attribute values` : '') +
+          `: ${r.steps} steps, ` +
           `last loss ${r.lastLoss.toFixed(4)}, ${r.imagesPerSecond.toFixed(1)} images/s → ${v.out}`,
       );
       return 0;

@@ -2,7 +2,9 @@
 // `refseg train --init`: what a COCO-pretrained backbone brings to a referring model, learned from
 // the dataset's own training split. Each patch predicts, for each of its cells×cells cells, the share of
 // the cell's pixels that each category covers (a low-resolution semantic segmentation, BCE on the
-// shares) from the encoder's output through a linear head that is then dropped. The checkpoint is
+// shares) from the encoder's output through a linear head that is then dropped. With `attributes`,
+// each value of the named annotation fields (e.g. the generator's synth.size) is a class of its own
+// beside the categories, learned the same way. The checkpoint is
 // written back with the trained `vision.*` tensors; every other tensor and the vocabulary are kept.
 // (docs/restr-tiny-experiments.md, session 9: why the built-in recipe uses it.)
 
@@ -41,6 +43,11 @@ export interface PretrainOptions {
   clipNorm: number | null;
   /** Cells per patch side whose category shares each patch predicts (divides the patch size). */
   cells: number;
+  /**
+   * Annotation fields (dotted paths into instances.json's extra fields, e.g. `synth.size`) whose
+   * string values are predicted as classes beside the categories; every object must have them.
+   */
+  attributes?: readonly string[];
   seed: number;
   threads?: number;
   quiet?: boolean;
@@ -50,16 +57,19 @@ export interface PretrainResult {
   steps: number;
   images: number;
   categories: number;
+  /** Classes predicted per cell: the categories and every value of each attribute. */
+  classes: number;
   lastLoss: number;
   imagesPerSecond: number;
 }
 
 /**
  * Targets of one letterboxed S×S image: for each patch (row-major) and each of its cells×cells
- * cells (row-major), the share of the cell's pixels covered by each category, [N, cells², C].
+ * cells (row-major), the share of the cell's pixels covered by each class, [N, cells², C]. An
+ * object counts for each of its classes (its category, and its attributes' values).
  */
 export function categoryShares(
-  objects: readonly { mask: Float32Array; category: number }[],
+  objects: readonly { mask: Float32Array; classes: readonly number[] }[],
   size: number,
   patch: number,
   cells: number,
@@ -70,15 +80,15 @@ export function categoryShares(
   const per = cells * cells * categories;
   const out = new Float32Array(G * G * per);
   const w = 1 / (cell * cell);
-  for (const { mask, category } of objects) {
+  for (const { mask, classes } of objects) {
     for (let y = 0; y < size; y++) {
       const row = Math.floor(y / patch) * G;
       const cy = Math.floor((y % patch) / cell) * cells;
       for (let x = 0; x < size; x++) {
         const m = mask[y * size + x]!;
         if (m === 0) continue;
-        const p = row + Math.floor(x / patch);
-        out[p * per + (cy + Math.floor((x % patch) / cell)) * categories + category]! += m * w;
+        const at = (row + Math.floor(x / patch)) * per + (cy + Math.floor((x % patch) / cell)) * categories;
+        for (const k of classes) out[at + k]! += m * w;
       }
     }
   }
@@ -111,8 +121,9 @@ export async function pretrainVision(o: PretrainOptions): Promise<PretrainResult
   const objects = set.objects;
   const categoryIds = [...set.categories.keys()]; // instances.json's order
   const catIndex = new Map(categoryIds.map((id, i) => [id, i]));
-  const C = categoryIds.length;
-  if (C === 0) throw new Error(`${set.refsFile}: instances.json lists no categories`);
+  if (categoryIds.length === 0) throw new Error(`${set.refsFile}: instances.json lists no categories`);
+  const attributes = attributeClasses(objects, o.attributes ?? [], categoryIds.length);
+  const C = categoryIds.length + attributes.values.length;
   const images = [...new Map(set.samples.map((s) => [s.imageId, s])).values()]; // one sample per image
   if (images.length < o.batch)
     throw new Error(`--batch ${o.batch} is more than the ${images.length} images of split ${set.split}`);
@@ -150,7 +161,7 @@ export async function pretrainVision(o: PretrainOptions): Promise<PretrainResult
           .filter((ob) => catIndex.has(ob.categoryId))
           .map((ob) => ({
             mask: letterboxMask(decodeSegmentation(ob.segmentation, im.height, im.width), S, 'area'),
-            category: catIndex.get(ob.categoryId)!,
+            classes: [catIndex.get(ob.categoryId)!, ...attributes.of(ob)],
           }));
         y.set(categoryShares(masks, S, P, o.cells, C), b * N * OUT);
       }),
@@ -202,14 +213,47 @@ export async function pretrainVision(o: PretrainOptions): Promise<PretrainResult
   await saveModelCheckpoint(o.out, ck.def, ck.config, out, {
     ...(ck.vocab ? { vocab: ck.vocab } : {}),
     metadata: {
-      pretrained: `vision on ${C} categories of ${o.dataset} ${set.split}: ${o.steps} steps of ${o.batch} images`,
+      pretrained:
+        `vision on ${categoryIds.length} categories` +
+        (o.attributes?.length ? ` and the values of ${o.attributes.join(', ')}` : '') +
+        ` of ${o.dataset} ${set.split}: ${o.steps} steps of ${o.batch} images`,
     },
   });
   return {
     steps: o.steps,
     images: images.length,
-    categories: C,
+    categories: categoryIds.length,
+    classes: C,
     lastLoss,
     imagesPerSecond: (o.steps * o.batch) / seconds,
   };
+}
+
+/**
+ * The classes the named annotation fields add beside the `first` categories: one per value seen in
+ * the split (sorted, so the class order is the data's, not the load order's), as `path=value`.
+ * `of` gives an object's class indices. Every object must have every field, as a string.
+ */
+export function attributeClasses(
+  objects: ReadonlyMap<number, readonly ReferObject[]>,
+  paths: readonly string[],
+  first: number,
+): { values: string[]; of: (ob: ReferObject) => number[] } {
+  const read = (ob: ReferObject, path: string): string => {
+    let v: unknown = ob.extra;
+    for (const key of path.split('.'))
+      v = v && typeof v === 'object' ? (v as Record<string, unknown>)[key] : undefined;
+    if (typeof v !== 'string')
+      throw new Error(
+        `annotation ${ob.annId}: no string field '${path}' (--attributes names fields every object has)`,
+      );
+    return v;
+  };
+  const values = paths.flatMap((path) => {
+    const seen = new Set<string>();
+    for (const list of objects.values()) for (const ob of list) seen.add(read(ob, path));
+    return [...seen].sort().map((v) => `${path}=${v}`);
+  });
+  const index = new Map(values.map((v, i) => [v, first + i]));
+  return { values, of: (ob) => paths.map((path) => index.get(`${path}=${read(ob, path)}`)!) };
 }

@@ -1,4 +1,5 @@
-// `refseg pretrain`: the category-share targets against hand-computed cases, and the command
+// `refseg pretrain`: the category-share targets against hand-computed cases, the attribute
+// classes beside the categories, and the command
 // end to end: only vision.* changes, the rest of the checkpoint (vocabulary, config) is kept, the
 // same seed gives the same weights, and bad input is refused naming what.
 import { test, type TestContext } from 'node:test';
@@ -10,7 +11,8 @@ import { pretrainCommand } from '../../src/cli/pretrain.js';
 import { writeSynthDataset } from '../../src/data/synth/generate.js';
 import { loadModelCheckpoint } from '../../src/models/checkpoint.js';
 import { modelCommands } from '../../src/cli/model-commands.js';
-import { categoryShares } from '../../src/train/pretrain.js';
+import type { ReferObject } from '../../src/data/refer.js';
+import { attributeClasses, categoryShares } from '../../src/train/pretrain.js';
 import { runCli } from '../helpers/cli.js';
 
 test('categoryShares: each cell gets the share of its pixels each category covers', () => {
@@ -21,8 +23,8 @@ test('categoryShares: each cell gets the share of its pixels each category cover
   const b = new Float32Array(16);
   b[15] = 0.5;
   const objects = [
-    { mask: a, category: 0 },
-    { mask: b, category: 1 },
+    { mask: a, classes: [0] },
+    { mask: b, classes: [1] },
   ];
   // one cell per pixel: [patch][cell][category], patches and cells row-major
   const fine = categoryShares(objects, 4, 2, 2, 2);
@@ -37,6 +39,42 @@ test('categoryShares: each cell gets the share of its pixels each category cover
   // one cell per patch: the patch's mean
   const coarse = categoryShares(objects, 4, 2, 1, 2);
   assert.deepEqual(Array.from(coarse), [0.75, 0, 0, 0, 0, 0, 0, 0.125]);
+  // an object with several classes (a category and an attribute value) counts for each
+  const both = categoryShares([{ mask: a, classes: [0, 2] }], 4, 2, 1, 3);
+  assert.deepEqual(Array.from(both.subarray(0, 3)), [0.75, 0, 0.75]);
+});
+
+test('attributeClasses: each value of each field is a class after the categories, in sorted order', () => {
+  const ob = (annId: number, synth: Record<string, unknown>): ReferObject => ({
+    annId,
+    categoryId: 1,
+    segmentation: [],
+    extra: { synth },
+  });
+  const objects = new Map([
+    [1, [ob(1, { size: 'small', color: 'red' }), ob(2, { size: 'large', color: 'blue' })]],
+    [2, [ob(3, { size: 'medium', color: 'red' })]],
+  ]);
+  const a = attributeClasses(objects, ['synth.size', 'synth.color'], 8);
+  assert.deepEqual(a.values, [
+    'synth.size=large',
+    'synth.size=medium',
+    'synth.size=small',
+    'synth.color=blue',
+    'synth.color=red',
+  ]);
+  assert.deepEqual(a.of(objects.get(1)![0]!), [10, 12]); // small, red
+  assert.deepEqual(a.of(objects.get(2)![0]!), [9, 12]); // medium, red
+  assert.deepEqual(attributeClasses(objects, [], 8).values, []);
+  assert.throws(
+    () => attributeClasses(objects, ['synth.pattern'], 8),
+    /annotation 1: no string field 'synth.pattern'/,
+  );
+  objects.get(2)![0]!.extra = { synth: { size: 3, color: 'red' } };
+  assert.throws(
+    () => attributeClasses(objects, ['synth.size'], 8),
+    /annotation 3: no string field 'synth.size'/,
+  );
 });
 
 const root = mkdtempSync(join(tmpdir(), 'refseg-pretrain-'));
@@ -106,6 +144,25 @@ test('CLI: pretrain changes every vision tensor and nothing else; the same seed 
     else assert.deepEqual(after!.params.get(name), v, `${name} changed`);
     assert.deepEqual(again!.params.get(name), after!.params.get(name), `${name} differs between equal runs`);
   }
+
+  // with the generator's attributes as classes too: other targets, so other vision weights
+  const outC = join(root, 'c.safetensors');
+  const c = await runCli(
+    t,
+    pretrainCommand,
+    args(init, data, outC, '--attributes', 'synth.size,synth.pattern'),
+  );
+  assert.equal(c.code, 0, c.err);
+  assert.match(c.out, /8 categories and [1-6] attribute values: 3 steps/);
+  const withAttributes = loadModelCheckpoint(outC);
+  assert.match(
+    withAttributes.metadata.pretrained ?? '',
+    /vision on 8 categories and the values of synth.size, synth.pattern of synth-refcoco train/,
+  );
+  assert.notDeepEqual(
+    withAttributes.params.get('vision.patch_embed.proj.weight'),
+    after!.params.get('vision.patch_embed.proj.weight'),
+  );
 });
 
 test('CLI: pretrain refuses cells that do not divide the patch, a non-ReSTR checkpoint and missing flags, writing nothing', async (t) => {
@@ -118,6 +175,10 @@ test('CLI: pretrain refuses cells that do not divide the patch, a non-ReSTR chec
   await assert.rejects(
     runCli(t, pretrainCommand, [...args(init, data, out), '--batch', '1000']),
     /--batch 1000 is more than the \d+ images of split train/,
+  );
+  await assert.rejects(
+    runCli(t, pretrainCommand, args(init, data, out, '--attributes', 'synth.colour')),
+    /annotation \d+: no string field 'synth.colour'/,
   );
 
   const shared = join(root, 'shared.safetensors');
