@@ -34,6 +34,8 @@ RUN/train-state.safetensors (everything needed to resume exactly), RUN/log.jsonl
                         the image half runs once per image (ReSTR only; default 1)
   --lr X                base learning rate (default 1e-4)
   --vision-lr-mult X    learning-rate multiplier of the vision encoder (default 1; 0.1 for a pretrained ViT)
+  --mask-dice X         add X·Dice(σ(mask logits), target) to ReSTR's loss (Shared-RIS's Dice term;
+                        the ReSTR paper's loss has none; default 0)
   --weight-decay X      AdamW decoupled weight decay (default 5e-4)
   --warmup F            linear warm-up over this fraction of steps (default 0.1)
   --schedule K          poly (power 0.9) | cosine | constant (default poly)
@@ -74,6 +76,7 @@ export const trainCommand: Command = {
           'per-image': { type: 'string' },
           lr: { type: 'string' },
           'vision-lr-mult': { type: 'string' },
+          'mask-dice': { type: 'string' },
           'weight-decay': { type: 'string' },
           warmup: { type: 'string' },
           schedule: { type: 'string' },
@@ -127,6 +130,7 @@ export const trainCommand: Command = {
         ...(v['per-image'] ? { perImage: intFlag('per-image', v['per-image'], { min: 1 })! } : {}),
         lr: numberFlag('lr', v.lr ?? '1e-4', { min: 0 })!,
         visionLrMult: numberFlag('vision-lr-mult', v['vision-lr-mult'] ?? '1', { min: 0 })!,
+        maskDice: numberFlag('mask-dice', v['mask-dice'] ?? '0', { min: 0 })!,
         weightDecay: numberFlag('weight-decay', v['weight-decay'] ?? '5e-4', { min: 0 })!,
         warmup: numberFlag('warmup', v.warmup ?? '0.1', { min: 0, max: 1 })!,
         schedule,

@@ -90,3 +90,18 @@ export function bceWithLogits(z: Tensor, y: Tensor): Tensor {
   const per = op.add(op.sub(pos, op.mul(z, y)), softplus);
   return op.reduceMean(per, op.allAxes(per), false);
 }
+
+/**
+ * Dice loss of [B, ...] mask logits against targets: per sample 1 − (2Σpy + 1)/(Σp + Σy + 1) with
+ * p = σ(z), summed over every axis but the batch's, then the batch mean (Shared-RIS Eq. 12).
+ */
+export function diceLoss(z: Tensor, y: Tensor): Tensor {
+  const p = op.sigmoid(z);
+  const axes = op.allAxes(z).slice(1);
+  const sum = (v: Tensor) => op.reduceSum(v, axes, false); // [B]
+  const dice = op.sub(
+    op.scalarLike(p, 1),
+    op.div(op.add(op.mul(sum(op.mul(p, y)), 2), 1), op.add(op.add(sum(p), sum(y)), 1)),
+  );
+  return op.reduceMean(dice, [0], false);
+}

@@ -32,6 +32,7 @@ import { loadModelCheckpoint, saveModelCheckpoint } from '../models/checkpoint.j
 import type { AnyModelDef, TrainInputs } from '../models/model.js';
 import { getPath, setPath } from '../models/overrides.js';
 import { resolveConfig, validateConfig } from '../models/registry.js';
+import { diceLoss } from '../nn/layers.js';
 import { Scope } from '../nn/params.js';
 import { Progress } from '../util/progress.js';
 import { lineChartPng } from '../util/plot.js';
@@ -60,6 +61,11 @@ export interface TrainOptions {
   lr: number;
   /** Learning-rate multiplier of the `vision` group (0.1 when the ViT is pretrained). */
   visionLrMult: number;
+  /**
+   * Weight of a Dice term on the mask added to the model's loss (nn/layers.ts `diceLoss`;
+   * Shared-RIS's Eq. 12 term, which ReSTR's loss lacks). 0 or absent: the model's own loss.
+   */
+  maskDice?: number;
   weightDecay: number;
   warmup: number; // fraction of steps
   schedule: ScheduleKind;
@@ -144,7 +150,8 @@ export function buildStep(def: AnyModelDef, config: unknown, o: TrainOptions) {
     K === 1
       ? def.forward(s, config, { image, tokens }, train)
       : sharedImageForward(def, s, config, image, tokens, train, K);
-  const loss = def.loss(config, out, train);
+  const own = def.loss(config, out, train);
+  const loss = o.maskDice ? op.add(own, op.mul(diceLoss(out.maskLogits, mask), o.maskDice)) : own;
   return buildTrainStep({
     registry: s.registry,
     loss,
@@ -295,6 +302,8 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     throw new Error(
       `--per-image ${perImage}: model '${def.kind}' has no image half to share (image and text mix from its first layer)`,
     );
+  if (o.maskDice && def.kind === 'shared-ris')
+    throw new Error(`--mask-dice: shared-ris's loss has its Dice term already (config loss.dice)`);
   const groups = perImage > 1 ? groupByImage(samples) : null;
   const units = groups ? groups.length : samples.length; // what the sampler shuffles
   const workers = o.workers ?? 1;

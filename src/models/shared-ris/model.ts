@@ -11,7 +11,7 @@
 import { BEIT3_TOKENS } from '../../data/sentencepiece.js';
 import type { Tensor } from '../../graph/graph.js';
 import * as op from '../../graph/ops.js';
-import { attention, bceWithLogits, block, layerNorm, linear, mlp } from '../../nn/layers.js';
+import { attention, bceWithLogits, block, diceLoss, layerNorm, linear, mlp } from '../../nn/layers.js';
 import { joinWays } from '../../nn/multiway.js';
 import type { Scope } from '../../nn/params.js';
 import type { ForwardResult, ModelDef, ModelInputs, PaperNumber, PartDef, TrainInputs } from '../model.js';
@@ -164,17 +164,10 @@ function forward(s: Scope, c: SharedRisConfig, x: ModelInputs, train?: TrainInpu
   return g.scope('decoder', () => decoder(s.sub('decoder', 'decoder'), c, z, keyMask, train));
 }
 
-/** Eq. 12: λbce·BCE(logits, Y) + λdice·Dice(σ(logits), Y), Dice per sample 1 − (2Σpy + 1)/(Σp + Σy + 1), batch mean. */
+/** Eq. 12: λbce·BCE(logits, Y) + λdice·Dice(σ(logits), Y) (nn/layers.ts `diceLoss`). */
 function loss(c: SharedRisConfig, out: ForwardResult, t: TrainInputs): Tensor {
-  const p = op.sigmoid(out.maskLogits);
-  const y = t.mask;
-  const sum = (v: Tensor) => op.reduceSum(v, [1, 2, 3], false); // [B]
-  const dice = op.sub(
-    op.scalar(p.graph, 1),
-    op.div(op.add(op.mul(sum(op.mul(p, y)), 2), 1), op.add(op.add(sum(p), sum(y)), 1)),
-  );
-  const bce = bceWithLogits(out.maskLogits, y);
-  return op.add(op.mul(bce, c.loss.bce), op.mul(op.reduceMean(dice, [0], false), c.loss.dice));
+  const bce = bceWithLogits(out.maskLogits, t.mask);
+  return op.add(op.mul(bce, c.loss.bce), op.mul(diceLoss(out.maskLogits, t.mask), c.loss.dice));
 }
 
 /** torchscale: drop_path_prob = np.linspace(0, rate, L)[layer]. */
