@@ -377,22 +377,27 @@ function resampleSeparable(
 }
 
 /** Letterboxes an RGB image to [3, S, S] float32, normalized (restr.md §5). */
+/**
+ * `src` (inW×inH, c channels interleaved) resampled to outW×outH with `taps`; at scale 1 both
+ * filters are the identity (one tap of weight 1), so `src` itself comes back (the training loop's
+ * images usually are at scale 1).
+ */
+function resampleTo(
+  src: Uint8Array,
+  inW: number,
+  inH: number,
+  c: number,
+  taps: (inSize: number, outSize: number) => Taps,
+  outW: number,
+  outH: number,
+): Uint8Array | Float32Array {
+  if (inW === outW && inH === outH) return src;
+  return resampleSeparable(src, inW, inH, c, taps(inW, outW), taps(inH, outH), outW, outH);
+}
+
 export function letterbox(rgb: RgbImage, size: number, norm: Normalization = VIT_NORMALIZATION): Letterboxed {
   const g = letterboxGeometry(rgb.width, rgb.height, size);
-  // at scale 1 the triangle filter is the identity: skip it (the training loop's images usually are)
-  const same = g.newW === rgb.width && g.newH === rgb.height;
-  const resized: ArrayLike<number> = same
-    ? rgb.data
-    : resampleSeparable(
-        rgb.data,
-        rgb.width,
-        rgb.height,
-        3,
-        bilinearTaps(rgb.width, g.newW),
-        bilinearTaps(rgb.height, g.newH),
-        g.newW,
-        g.newH,
-      );
+  const resized = resampleTo(rgb.data, rgb.width, rgb.height, 3, bilinearTaps, g.newW, g.newH);
   const plane = size * size;
   const tensor = new Float32Array(3 * plane);
   for (let ch = 0; ch < 3; ch++) {
@@ -429,20 +434,7 @@ export function letterboxMask(
   const g = letterboxGeometry(mask.width, mask.height, size);
   const out = new Float32Array(size * size);
   if (mode === 'area') {
-    // at scale 1 every output pixel is its one source pixel (weight 1): skip the filter, as letterbox does
-    const r =
-      g.newW === mask.width && g.newH === mask.height
-        ? mask.data
-        : resampleSeparable(
-            mask.data,
-            mask.width,
-            mask.height,
-            1,
-            areaTaps(mask.width, g.newW),
-            areaTaps(mask.height, g.newH),
-            g.newW,
-            g.newH,
-          );
+    const r = resampleTo(mask.data, mask.width, mask.height, 1, areaTaps, g.newW, g.newH);
     for (let y = 0; y < g.newH; y++)
       out.set(r.subarray(y * g.newW, (y + 1) * g.newW), (g.padY + y) * size + g.padX);
     return out;
