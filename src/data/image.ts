@@ -376,7 +376,6 @@ function resampleSeparable(
   return out;
 }
 
-/** Letterboxes an RGB image to [3, S, S] float32, normalized (restr.md §5). */
 /**
  * `src` (inW×inH, c channels interleaved) resampled to outW×outH with `taps`; at scale 1 both
  * filters are the identity (one tap of weight 1), so `src` itself comes back (the training loop's
@@ -395,6 +394,7 @@ function resampleTo(
   return resampleSeparable(src, inW, inH, c, taps(inW, outW), taps(inH, outH), outW, outH);
 }
 
+/** Letterboxes an RGB image to [3, S, S] float32, normalized (restr.md §5). */
 export function letterbox(rgb: RgbImage, size: number, norm: Normalization = VIT_NORMALIZATION): Letterboxed {
   const g = letterboxGeometry(rgb.width, rgb.height, size);
   const resized = resampleTo(rgb.data, rgb.width, rgb.height, 3, bilinearTaps, g.newW, g.newH);
