@@ -73,11 +73,11 @@ export function categoryShares(
   size: number,
   patch: number,
   cells: number,
-  categories: number,
+  classCount: number,
 ): Float32Array {
   const G = size / patch;
   const cell = patch / cells;
-  const per = cells * cells * categories;
+  const per = cells * cells * classCount;
   const out = new Float32Array(G * G * per);
   const w = 1 / (cell * cell);
   for (const { mask, classes } of objects) {
@@ -87,7 +87,7 @@ export function categoryShares(
       for (let x = 0; x < size; x++) {
         const m = mask[y * size + x]!;
         if (m === 0) continue;
-        const at = (row + Math.floor(x / patch)) * per + (cy + Math.floor((x % patch) / cell)) * categories;
+        const at = (row + Math.floor(x / patch)) * per + (cy + Math.floor((x % patch) / cell)) * classCount;
         for (const k of classes) out[at + k]! += m * w;
       }
     }
