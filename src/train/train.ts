@@ -284,13 +284,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     ({ def, config } = resolveConfig(opts.config, opts.sets));
   }
 
-  const trainSet = await loadRefer({
-    root: o.data,
-    dataset: o.dataset,
-    split: o.split,
-    ...(o.splitBy ? { splitBy: o.splitBy } : {}),
-  });
-  const samples = trainSet.samples;
+  // options that the model alone decides, checked before any data is read
   const perImage = o.perImage ?? 1;
   if (!Number.isInteger(perImage) || perImage < 1)
     throw new Error(`--per-image must be a positive integer, got ${perImage}`);
@@ -304,6 +298,13 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     );
   if (o.maskDice && def.kind === 'shared-ris')
     throw new Error(`--mask-dice: shared-ris's loss has its Dice term already (config loss.dice)`);
+  const trainSet = await loadRefer({
+    root: o.data,
+    dataset: o.dataset,
+    split: o.split,
+    ...(o.splitBy ? { splitBy: o.splitBy } : {}),
+  });
+  const samples = trainSet.samples;
   const groups = perImage > 1 ? groupByImage(samples) : null;
   const units = groups ? groups.length : samples.length; // what the sampler shuffles
   const workers = o.workers ?? 1;
