@@ -53,6 +53,7 @@ const add = (key: string, hit: boolean, I: number, U: number) => {
 };
 
 const covers = new Map<string, number>();
+const confusions = new Map<string, number>(); // "target's shape → covered object's shape", shape named
 let masksOf: { imageId: number; masks: Uint8Array[] } | null = null; // samples come grouped by image
 
 /** The object the predicted mask overlaps most, as a verdict on the expression's grounding. */
@@ -77,9 +78,11 @@ function coverage(s: (typeof samples)[number], pred: Uint8Array, words: string[]
   const [mine, theirs] = [shapeOf(objects.find((o) => o.annId === s.annId)), shapeOf(picked)];
   if (mine === undefined || theirs === undefined) return 'another object';
   if (mine === theirs) return "another object of the target's shape";
-  return words.some((w) => lex.shape.has(w))
-    ? 'another object of another shape, though the expression names the shape'
-    : 'another object of another shape (the expression names no shape)';
+  if (!words.some((w) => lex.shape.has(w)))
+    return 'another object of another shape (the expression names no shape)';
+  const pair = `${mine} → ${theirs}`;
+  confusions.set(pair, (confusions.get(pair) ?? 0) + 1);
+  return 'another object of another shape, though the expression names the shape';
 }
 
 // evaluate() scores exactly as `refseg eval` does; each expression is then filed under its groups
@@ -141,3 +144,5 @@ for (const [k, g] of [...groups].sort((a, b) =>
 console.log('\n| what the predicted mask covers most | n | share |\n|---|---|---|');
 for (const [k, n] of [...covers].sort((a, b) => b[1] - a[1]))
   console.log(`| ${k} | ${n} | ${pct(n, samples.length)}% |`);
+console.log('\n| shape named → shape covered (most frequent) | n |\n|---|---|');
+for (const [k, n] of [...confusions].sort((a, b) => b[1] - a[1]).slice(0, 12)) console.log(`| ${k} | ${n} |`);
