@@ -4,7 +4,8 @@
 // area; and the oIoU of the expressions whose pointing hits (mask quality apart from grounding).
 // Then, over every object of the image (the generator's `synth` attributes), which object each predicted mask covers most: the
 // target, none, or another object (of the target's shape or not, and whether the expression names
-// a shape). Prints Markdown tables.
+// a shape), and for masks on another shape although the sentence names the target's, which shape
+// pairs. Prints Markdown tables.
 //
 //   node dist/scripts/breakdown.js CKPT DATA DATASET [SPLIT] [--limit N] [--threads N]
 
