@@ -232,7 +232,8 @@ export async function pretrainVision(o: PretrainOptions): Promise<PretrainResult
 /**
  * The classes the named annotation fields add beside the `first` categories: one per value seen in
  * the split (sorted, so the class order is the data's, not the load order's), as `path=value`.
- * `of` gives an object's class indices. Every object must have every field, as a string.
+ * `of` gives an object's class indices, resolved here once for every object of the split (the
+ * batch loop asks for them every step). Every object must have every field, as a string.
  */
 export function attributeClasses(
   objects: ReadonlyMap<number, readonly ReferObject[]>,
@@ -249,11 +250,13 @@ export function attributeClasses(
       );
     return v;
   };
-  const values = paths.flatMap((path) => {
-    const seen = new Set<string>();
-    for (const list of objects.values()) for (const ob of list) seen.add(read(ob, path));
-    return [...seen].sort().map((v) => `${path}=${v}`);
-  });
+  const all = [...objects.values()].flat();
+  const named = new Map(all.map((ob) => [ob, paths.map((path) => `${path}=${read(ob, path)}`)]));
+  const values = paths.flatMap((path, j) => [...new Set(all.map((ob) => named.get(ob)![j]!))].sort());
   const index = new Map(values.map((v, i) => [v, first + i]));
-  return { values, of: (ob) => paths.map((path) => index.get(`${path}=${read(ob, path)}`)!) };
+  const classes = new Map([...named].map(([ob, keys]) => [ob, keys.map((k) => index.get(k)!)]));
+  return {
+    values,
+    of: (ob) => classes.get(ob) ?? paths.map((path) => index.get(`${path}=${read(ob, path)}`)!),
+  };
 }
