@@ -7,16 +7,12 @@
 // Scenes come from generateImage (the same code path as `refseg data synth`), preferring refs
 // whose target has a same-shape or same-colour distractor: those show why the words matter.
 
-import { mkdir } from 'node:fs/promises';
-import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
-import sharp from 'sharp';
 import { generateImage, type Flavor } from '../src/data/synth/generate.js';
 import { renderScene } from '../src/data/synth/scene.js';
+import { writeGallery } from './gallery.js';
 
 const TILE = 224;
-const CAPTION = 70;
-const GAP = 10;
 const COLUMNS = 4;
 const PICKS: Flavor[] = [
   'synth-refcoco',
@@ -77,22 +73,6 @@ function pickSamples(seed: number): Sample[] {
   });
 }
 
-/** Greedy word wrap to lines of at most `width` characters. */
-function wrap(text: string, width: number): string[] {
-  const lines: string[] = [];
-  let line = '';
-  for (const w of text.split(' ')) {
-    if (line && line.length + 1 + w.length > width) {
-      lines.push(line);
-      line = w;
-    } else line = line ? `${line} ${w}` : w;
-  }
-  if (line) lines.push(line);
-  return lines;
-}
-
-const escapeXml = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -101,38 +81,10 @@ async function main(): Promise<void> {
     },
   });
   const samples = pickSamples(Number(values.seed));
-  const rows = Math.ceil(samples.length / COLUMNS);
-  const width = COLUMNS * TILE + (COLUMNS + 1) * GAP;
-  const height = rows * (TILE + CAPTION) + (rows + 1) * GAP;
-  const text: string[] = [];
-  const tiles = samples.map((s, k) => {
-    const left = GAP + (k % COLUMNS) * (TILE + GAP);
-    const top = GAP + Math.floor(k / COLUMNS) * (TILE + CAPTION + GAP);
-    text.push(`<text x="${left}" y="${top + TILE + 14}" class="flavor">${escapeXml(s.flavor)}</text>`);
-    wrap(`“${s.text}”`, 29)
-      .slice(0, 3)
-      .forEach((line, j) => {
-        text.push(`<text x="${left}" y="${top + TILE + 30 + 15 * j}" class="sent">${escapeXml(line)}</text>`);
-      });
-    return {
-      input: Buffer.from(s.rgb.buffer),
-      raw: { width: TILE, height: TILE, channels: 3 as const },
-      left,
-      top,
-    };
-  });
-  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">
-<style>
-  .flavor { font: bold 11px 'DejaVu Sans'; fill: #777; }
-  .sent { font: 13px 'DejaVu Sans'; fill: #111; }
-</style>
-${text.join('\n')}
-</svg>`;
-  await mkdir(dirname(values.out!), { recursive: true });
-  await sharp({ create: { width, height, channels: 3, background: { r: 255, g: 255, b: 255 } } })
-    .composite([...tiles, { input: Buffer.from(svg), left: 0, top: 0 }])
-    .png({ compressionLevel: 9, palette: true, quality: 90 })
-    .toFile(values.out!);
+  const [width, height] = await writeGallery(
+    samples.map((s) => ({ rgb: s.rgb, header: s.flavor, caption: s.text })),
+    { out: values.out!, size: TILE, columns: COLUMNS },
+  );
   console.log(`wrote ${values.out} (${width}×${height}, ${samples.length} samples)`);
 }
 
