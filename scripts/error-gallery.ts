@@ -1,7 +1,8 @@
 // What a checkpoint's masks look like at a given IoU: a gallery of predictions on a refer-layout
 // split, each tile the image with the predicted mask filled (magenta) and the target's outline
-// (green), its IoU and expression under it. The expressions are those whose IoU lies in [LO, HI),
-// spread evenly over the split's order, so a reader sees what kind of error a number hides.
+// (green), its IoU and expression under it. The expressions are those whose IoU lies in [LO, HI)
+// (HI = 1 included), spread evenly over the split's order, so a reader sees what kind of error a
+// number hides.
 //
 //   node dist/scripts/error-gallery.js CKPT DATA DATASET [SPLIT] --out PNG [--iou LO,HI] [--count N]
 //     [--columns N] [--tile PX] [--threads N]
@@ -43,7 +44,7 @@ if (!ckpt || !root || !dataset || !values.out) {
   );
   process.exit(2);
 }
-if (!(lo! >= 0 && hi! > lo! && hi! <= 1.000001))
+if (!(lo! >= 0 && hi! > lo! && hi! <= 1))
   throw new Error(`--iou ${values.iou}: expected LO,HI with 0 ≤ LO < HI ≤ 1`);
 for (const [name, v] of [
   ['count', count],
@@ -80,8 +81,10 @@ const run = (
 // no mask is held for the whole split.
 const inRange: ReferSample[] = [];
 await run(set.samples, `IoU of ${split}`, (s, _p, _m, r) => {
-  if (r.iou >= lo! && r.iou < hi!) inRange.push(s);
+  if (r.iou >= lo! && (r.iou < hi! || hi === 1)) inRange.push(s);
 });
+if (inRange.length === 0)
+  throw new Error(`no expression of ${dataset} ${split} has an IoU in [${lo}, ${hi})`);
 const n = Math.min(count!, inRange.length);
 const chosen = Array.from({ length: n }, (_, k) => inRange[Math.floor((k * inRange.length) / n)]!);
 const tiles = new Map<ReferSample, GalleryTile>();
