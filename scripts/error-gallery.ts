@@ -16,7 +16,7 @@ import type { DatasetName } from '../src/data/datasets.js';
 import { decodeImage } from '../src/data/image.js';
 import { loadRefer, sampleMask, type ReferSample } from '../src/data/refer.js';
 import { textEncoderFromCheckpoint } from '../src/data/text.js';
-import { evaluate } from '../src/eval/evaluate.js';
+import { evaluate, type EvaluateOptions } from '../src/eval/evaluate.js';
 import { maskOutline, overlayMask, type Color } from '../src/infer/draw.js';
 import { Predictor } from '../src/infer/predictor.js';
 import { loadModelCheckpoint } from '../src/models/checkpoint.js';
@@ -61,14 +61,11 @@ const predictor = await Predictor.create(
   ck.params,
   values.threads ? { threads: Number(values.threads) } : {},
 );
-const run = (
-  samples: readonly ReferSample[],
-  label: string,
-  onPrediction: Parameters<typeof evaluate>[0]['onPrediction'],
-) =>
+const encoder = textEncoderFromCheckpoint(ck.vocab, ck.def.maxTokens(ck.config), ckpt);
+const run = (samples: readonly ReferSample[], label: string, onPrediction: EvaluateOptions['onPrediction']) =>
   evaluate({
     predictor,
-    encoder: textEncoderFromCheckpoint(ck.vocab, ck.def.maxTokens(ck.config), ckpt),
+    encoder,
     samples,
     dataset: dataset as DatasetName,
     split,
