@@ -17,6 +17,7 @@ export const commands: Record<string, Command> = {
   init: modelCommands.init!,
   inspect: modelCommands.inspect!,
   export: modelCommands.export!,
+  resample: modelCommands.resample!,
   data: dataCommand,
   eval: evalCommand,
   train: trainCommand,

@@ -2,7 +2,8 @@
 // checkpoint (for ReSTR optionally with a pretrained ViT, GloVe vectors and a dataset's vocabulary:
 // src/models/restr/pretrained.ts; for Shared-RIS optionally a BEiT-3 encoder and its SentencePiece
 // model: src/models/shared-ris/import.ts), `inspect` reports parameters and MACs per part beside the
-// paper's numbers, `export` writes the ONNX inference graph (optionally split into image and text parts).
+// paper's numbers, `export` writes the ONNX inference graph (optionally split into image and text parts),
+// `resample` carries a trained ReSTR checkpoint to a finer patch grid (src/models/restr/resample.ts).
 
 import { readFileSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
@@ -22,9 +23,10 @@ import { buildTextEncoder, vocabTableSize } from '../data/text.js';
 import { Vocabulary } from '../data/tokenizer.js';
 import type { RestrConfig } from '../models/restr/config.js';
 import { initRestrPretrained } from '../models/restr/pretrained.js';
+import { resampleRestr } from '../models/restr/resample.js';
 import type { SharedRisConfig } from '../models/shared-ris/config.js';
 import { initFromBeit3 } from '../models/shared-ris/import.js';
-import { UsageError, choiceFlag, datasetFlag, intFlag, runCommand } from './args.js';
+import { UsageError, choiceFlag, datasetFlag, intFlag, required, runCommand } from './args.js';
 import type { Command } from './commands.js';
 
 /** `--config` as a preset, a JSON file or a checkpoint (its stored config), with `--set` overrides. */
@@ -339,4 +341,55 @@ const exportCmd: Command = {
     }),
 };
 
-export const modelCommands: Record<string, Command> = { init, inspect, export: exportCmd };
+const RESAMPLE_HELP = `refseg resample --checkpoint model.safetensors --out finer.safetensors [--patch-size P] [--image-size S]
+
+Carries a trained ReSTR checkpoint to a finer patch grid (--patch-size: the checkpoint's patch side
+divided by a power of two) and/or another input size (--image-size), to fine-tune there with
+'refseg train --init finer.safetensors'. The patch embedding is resized so that a token of a P×P
+patch equals the old token of that patch upsampled bilinearly (FlexiViT's resize), the position
+table is resampled bicubically, and the decoder blocks a finer grid does not need are folded into
+its head. Vocabulary and every other weight are kept.`;
+
+const resample: Command = {
+  summary: 'carry a ReSTR checkpoint to a finer patch grid or another input size',
+  run: (argv) =>
+    runCommand(RESAMPLE_HELP, argv, async () => {
+      const { values: o } = parseArgs({
+        args: argv,
+        options: {
+          checkpoint: { type: 'string' },
+          out: { type: 'string' },
+          'patch-size': { type: 'string' },
+          'image-size': { type: 'string' },
+        },
+        strict: true,
+      });
+      const checkpoint = required('checkpoint', o.checkpoint);
+      const out = required('out', o.out);
+      const patchSize = intFlag('patch-size', o['patch-size'], { min: 1 });
+      const imageSize = intFlag('image-size', o['image-size'], { min: 1 });
+      if (patchSize === undefined && imageSize === undefined)
+        throw new UsageError('give --patch-size, --image-size or both');
+      const ck = loadModelCheckpoint(checkpoint);
+      if (ck.def.kind !== 'restr')
+        throw new UsageError(
+          `${checkpoint} is a ${ck.def.kind} checkpoint; resample carries ReSTR checkpoints`,
+        );
+      const r = resampleRestr(
+        ck.config as RestrConfig,
+        ck.params,
+        { ...(patchSize ? { patchSize } : {}), ...(imageSize ? { imageSize } : {}) },
+        checkpoint,
+      );
+      await saveModelCheckpoint(out, ck.def as ModelDef<RestrConfig>, r.config, r.params, {
+        ...(ck.vocab !== undefined ? { vocab: ck.vocab } : {}),
+      });
+      for (const line of r.changes) console.log(line);
+      console.log(
+        `wrote ${out}: ${r.config.imageSize} px, patch ${r.config.patchSize} (${r.config.imageSize / r.config.patchSize}×${r.config.imageSize / r.config.patchSize} grid)`,
+      );
+      return 0;
+    }),
+};
+
+export const modelCommands: Record<string, Command> = { init, inspect, export: exportCmd, resample };
