@@ -2,8 +2,8 @@
 //
 // ReSTR's masks are drawn from a (S/P)×(S/P) grid of patch features (restr.md §1.6): at 128 px and
 // P = 16 that is 8×8, and the masks' outline is the grid's. A model trained at P = 16 is carried to
-// P = 8 (a 16×16 grid) and then fine-tuned there, which costs a third of a step at P = 16 per sample
-// only for the last part of training. The carried model starts close to the trained one:
+// P = 8 (a 16×16 grid) and fine-tuned there only for the last part of training, since a step at
+// P = 8 costs about three at P = 16. The carried model starts close to the trained one:
 //
 // - Patch embedding (FlexiViT's resize, Beyer et al. 2023, in the exact direction): the new
 //   weights are ŵ = Bᵀw, B the bilinear upsampling of a p×p patch to P×P (half-pixel, as ONNX
@@ -13,7 +13,7 @@
 // - Position table: resampled bicubically to the new grid (as a timm ViT is imported, same code).
 // - Decoder: K = log2 P blocks of ×2 upsampling. The first log2 p blocks keep their weights (their
 //   shapes do not depend on P); the dropped blocks are folded into the head as the product of their
-//   linear maps, i.e. with their LeakyReLU(0.01) taken as the identity (exact where the features are
+//   linear maps, i.e. with their LeakyReLU(0.01) taken as the identity (exact where its inputs are
 //   positive). Fine-tuning corrects the rest.
 // - Everything else (language, fusion, the seed) does not depend on the grid and is kept.
 
