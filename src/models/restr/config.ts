@@ -66,7 +66,8 @@ export const gridSize = (c: RestrConfig): number => c.imageSize / c.patchSize;
 /** Decoder blocks K = log2(P). */
 export const decoderBlocks = (c: RestrConfig): number => Math.round(Math.log2(c.patchSize));
 
-const isPow2 = (n: number) => n >= 1 && (n & (n - 1)) === 0;
+/** Whether n is 1, 2, 4, 8, … */
+export const isPow2 = (n: number): boolean => n >= 1 && (n & (n - 1)) === 0;
 
 function encoder(raw: Record<string, unknown>, path: string, dimKey: string, dropPath: number) {
   const dim = int(raw, dimKey, path);

@@ -19,7 +19,7 @@
 
 import { resampleGridBicubic } from '../shared-ris/import.js';
 import { resizeBilinear } from '../../data/image.js';
-import { type RestrConfig, decoderBlocks, gridSize, validateRestrConfig } from './config.js';
+import { type RestrConfig, decoderBlocks, gridSize, isPow2, validateRestrConfig } from './config.js';
 
 export class ResampleError extends Error {
   constructor(
@@ -95,7 +95,7 @@ export function resampleRestr(
   const P = config.patchSize;
   const p = target.patchSize ?? P;
   const S = target.imageSize ?? config.imageSize;
-  if (p > P || P % p !== 0 || (P / p) & (P / p - 1))
+  if (p > P || P % p !== 0 || !isPow2(P / p))
     fail(
       `patch size ${p}: only a finer grid is supported, the checkpoint's patch size ${P} divided by a power of two`,
     );
