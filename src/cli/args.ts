@@ -13,26 +13,53 @@ export function datasetFlag(v: string | undefined): DatasetName {
   return name;
 }
 
-export function intFlag(flag: string, v: string | undefined, o: { min?: number; max?: number } = {}): number | undefined {
+export function intFlag(
+  flag: string,
+  v: string | undefined,
+  o: { min?: number; max?: number } = {},
+): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
   const min = o.min ?? 0;
   const max = o.max ?? Number.MAX_SAFE_INTEGER;
   if (v.trim() === '' || !Number.isSafeInteger(n) || n < min || n > max) {
-    const want = o.max !== undefined ? `an integer in [${min}, ${max}]` : min === 0 ? 'a non-negative integer' : `an integer ≥ ${min}`;
+    const want =
+      o.max !== undefined
+        ? `an integer in [${min}, ${max}]`
+        : min === 0
+          ? 'a non-negative integer'
+          : `an integer ≥ ${min}`;
     throw new UsageError(`--${flag} must be ${want}, got '${v}'`);
   }
   return n;
 }
 
-export function numberFlag(flag: string, v: string | undefined, o: { min?: number; max?: number } = {}): number | undefined {
+export function numberFlag(
+  flag: string,
+  v: string | undefined,
+  o: { min?: number; max?: number } = {},
+): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
-  if (v.trim() === '' || !Number.isFinite(n) || (o.min !== undefined && n < o.min) || (o.max !== undefined && n > o.max)) {
+  if (
+    v.trim() === '' ||
+    !Number.isFinite(n) ||
+    (o.min !== undefined && n < o.min) ||
+    (o.max !== undefined && n > o.max)
+  ) {
     const range = o.min !== undefined || o.max !== undefined ? ` in [${o.min ?? '-∞'}, ${o.max ?? '∞'}]` : '';
     throw new UsageError(`--${flag} must be a number${range}, got '${v}'`);
   }
   return n;
+}
+
+/** A comma-separated list of names ("category,synth.color"), none of them empty. */
+export function listFlag(flag: string, v: string | undefined): string[] | undefined {
+  if (v === undefined) return undefined;
+  const items = v.split(',').map((f) => f.trim());
+  if (items.some((f) => f === ''))
+    throw new UsageError(`--${flag} must be a comma-separated list of names, got '${v}'`);
+  return items;
 }
 
 /** One of `choices`, or a usage error listing them ("a, b or c"). */

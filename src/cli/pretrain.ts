@@ -3,7 +3,7 @@
 import { parseArgs } from 'node:util';
 import { DATASET_NAMES } from '../data/datasets.js';
 import { pretrainVision } from '../train/pretrain.js';
-import { datasetFlag, intFlag, numberFlag, required, runCommand } from './args.js';
+import { datasetFlag, intFlag, listFlag, numberFlag, required, runCommand } from './args.js';
 import type { Command } from './commands.js';
 
 const HELP = `Usage: refseg pretrain --init CKPT --data DIR --dataset NAME --out CKPT [options]
@@ -78,7 +78,7 @@ export const pretrainCommand: Command = {
         weightDecay: numberFlag('weight-decay', v['weight-decay'] ?? '5e-4', { min: 0 })!,
         clipNorm: clip > 0 ? clip : null,
         cells: intFlag('cells', v.cells ?? '4', { min: 1 })!,
-        ...(v.attributes ? { attributes: v.attributes.split(',').map((f) => f.trim()) } : {}),
+        ...(v.attributes !== undefined ? { attributes: listFlag('attributes', v.attributes)! } : {}),
         seed: intFlag('seed', v.seed ?? '0')!,
         ...(v.threads ? { threads: intFlag('threads', v.threads, { min: 1 })! } : {}),
         quiet: v.quiet ?? false,

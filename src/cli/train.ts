@@ -6,7 +6,16 @@ import { presetNames } from '../models/registry.js';
 import { POS_INITS } from '../models/build.js';
 import { SCHEDULE_KINDS } from '../train/schedule.js';
 import { type TrainOptions, train } from '../train/train.js';
-import { UsageError, choiceFlag, datasetFlag, intFlag, numberFlag, required, runCommand } from './args.js';
+import {
+  UsageError,
+  choiceFlag,
+  datasetFlag,
+  intFlag,
+  listFlag,
+  numberFlag,
+  required,
+  runCommand,
+} from './args.js';
 import type { Command } from './commands.js';
 
 const HELP = `Usage: refseg train --config <preset|file.json> --data DIR --dataset NAME --out RUN [options]
@@ -36,6 +45,9 @@ RUN/train-state.safetensors (everything needed to resume exactly), RUN/log.jsonl
   --vision-lr-mult X    learning-rate multiplier of the vision encoder (default 1; 0.1 for a pretrained ViT)
   --mask-dice X         add X·Dice(σ(mask logits), target) to ReSTR's loss (Shared-RIS's Dice term;
                         the ReSTR paper's loss has none; default 0)
+  --queries F,...       add one sample per training image: a category's name ("star"; F = category) or
+                        the value of an annotation field (F = synth.color: "red") that objects of the
+                        image have, masked as all of them (from instances.json; default none)
   --weight-decay X      AdamW decoupled weight decay (default 5e-4)
   --warmup F            linear warm-up over this fraction of steps (default 0.1)
   --schedule K          poly (power 0.9) | cosine | constant (default poly)
@@ -77,6 +89,7 @@ export const trainCommand: Command = {
           lr: { type: 'string' },
           'vision-lr-mult': { type: 'string' },
           'mask-dice': { type: 'string' },
+          queries: { type: 'string' },
           'weight-decay': { type: 'string' },
           warmup: { type: 'string' },
           schedule: { type: 'string' },
@@ -131,6 +144,7 @@ export const trainCommand: Command = {
         lr: numberFlag('lr', v.lr ?? '1e-4', { min: 0 })!,
         visionLrMult: numberFlag('vision-lr-mult', v['vision-lr-mult'] ?? '1', { min: 0 })!,
         maskDice: numberFlag('mask-dice', v['mask-dice'] ?? '0', { min: 0 })!,
+        ...(v.queries !== undefined ? { queries: listFlag('queries', v.queries)! } : {}),
         weightDecay: numberFlag('weight-decay', v['weight-decay'] ?? '5e-4', { min: 0 })!,
         warmup: numberFlag('warmup', v.warmup ?? '0.1', { min: 0, max: 1 })!,
         schedule,

@@ -326,6 +326,21 @@ function objectsOf(
   return out;
 }
 
+/**
+ * The string at the dotted `path` of an object's extra annotation fields (`synth.color`); an error
+ * naming the annotation, and the option (`flag`) that asked for it, when there is none.
+ */
+export function annotationField(ob: ReferObject, path: string, flag: string): string {
+  let v: unknown = ob.extra;
+  for (const key of path.split('.'))
+    v = v && typeof v === 'object' ? (v as Record<string, unknown>)[key] : undefined;
+  if (typeof v !== 'string')
+    throw new Error(
+      `annotation ${ob.annId}: no string field '${path}' (${flag} names fields every object has)`,
+    );
+  return v;
+}
+
 /** Loads one split of a refer-layout dataset (or of a ReferIt-layout one, through referit.ts). */
 export async function loadRefer(o: ReferOptions): Promise<ReferDataset> {
   const info = datasetInfo(o.dataset);

@@ -12,7 +12,7 @@ import { readFile } from 'node:fs/promises';
 import type { DatasetName } from '../data/datasets.js';
 import { type Normalization, decodeImage, letterbox, letterboxMask } from '../data/image.js';
 import { Rng } from '../data/random.js';
-import { decodeSegmentation, loadRefer, type ReferObject } from '../data/refer.js';
+import { annotationField, decodeSegmentation, loadRefer, type ReferObject } from '../data/refer.js';
 import { Graph } from '../graph/graph.js';
 import { loadModelCheckpoint, saveModelCheckpoint } from '../models/checkpoint.js';
 import type { RestrConfig } from '../models/restr/config.js';
@@ -240,16 +240,7 @@ export function attributeClasses(
   paths: readonly string[],
   first: number,
 ): { values: string[]; of: (ob: ReferObject) => number[] } {
-  const read = (ob: ReferObject, path: string): string => {
-    let v: unknown = ob.extra;
-    for (const key of path.split('.'))
-      v = v && typeof v === 'object' ? (v as Record<string, unknown>)[key] : undefined;
-    if (typeof v !== 'string')
-      throw new Error(
-        `annotation ${ob.annId}: no string field '${path}' (--attributes names fields every object has)`,
-      );
-    return v;
-  };
+  const read = (ob: ReferObject, path: string): string => annotationField(ob, path, '--attributes');
   const all = [...objects.values()].flat();
   const named = new Map(all.map((ob) => [ob, paths.map((path) => `${path}=${read(ob, path)}`)]));
   const values = paths.flatMap((path, j) => [...new Set(all.map((ob) => named.get(ob)![j]!))].sort());

@@ -14,6 +14,7 @@ import { appendFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BatchSampler, type SamplerState, groupByImage } from '../data/batching.js';
 import type { DatasetName } from '../data/datasets.js';
+import { imageQueries } from '../data/queries.js';
 import { loadRefer } from '../data/refer.js';
 import {
   type TextEncoder,
@@ -66,6 +67,8 @@ export interface TrainOptions {
    * Shared-RIS's Eq. 12 term, which ReSTR's loss lacks). 0 or absent: the model's own loss.
    */
   maskDice?: number;
+  /** Add one query per training image from these fields (data/queries.ts `imageQueries`). */
+  queries?: readonly string[];
   weightDecay: number;
   warmup: number; // fraction of steps
   schedule: ScheduleKind;
@@ -303,8 +306,11 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     dataset: o.dataset,
     split: o.split,
     ...(o.splitBy ? { splitBy: o.splitBy } : {}),
+    ...(o.queries ? { withObjects: true } : {}),
   });
-  const samples = trainSet.samples;
+  const samples = o.queries
+    ? [...trainSet.samples, ...imageQueries(trainSet, o.queries, o.seed)]
+    : trainSet.samples;
   const groups = perImage > 1 ? groupByImage(samples) : null;
   const units = groups ? groups.length : samples.length; // what the sampler shuffles
   const workers = o.workers ?? 1;
