@@ -361,7 +361,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
 
   log(
     o,
-    `model ${def.kind}, ${samples.length} training expressions (${o.split}), ${valSamples.length} for validation; vocabulary ${String(getPath(config, def.configPaths.vocabSize))}`,
+    `model ${def.kind}, ${trainSet.samples.length} training expressions (${o.split})${o.queries ? ` and ${samples.length - trainSet.samples.length} queries` : ''}, ${valSamples.length} for validation; vocabulary ${String(getPath(config, def.configPaths.vocabSize))}`,
   );
   // with workers, each runs the step graph on its share of the batch
   const stepGraph = buildStep(def, config, { ...o, batch: o.batch / workers });
