@@ -41,6 +41,7 @@ export function imageQueries(set: ReferDataset, fields: readonly string[], seed:
     const objects = set.objects.get(s.imageId) ?? [];
     const candidates = fields.flatMap((field) => fieldValues(set, objects, field));
     if (candidates.length === 0) continue;
+    // the stream's name predates field queries; kept, so the built-in model's draws stay the same
     const q = Rng.from('category-query', seed, s.imageId).choice(candidates);
     const union = emptyMask(s.height, s.width);
     for (const o of q.objects) {
@@ -74,8 +75,8 @@ interface Candidate {
 /** The values `objects` have in `field`, each with the objects that have it. */
 function fieldValues(set: ReferDataset, objects: readonly ReferObject[], field: string): Candidate[] {
   const by = new Map<string | number, Candidate>();
+  const category = field === CATEGORY_FIELD;
   for (const o of objects) {
-    const category = field === CATEGORY_FIELD;
     if (category && !set.categories.has(o.categoryId)) continue;
     const key = category ? o.categoryId : annotationField(o, field, '--queries');
     let c = by.get(key);
