@@ -17,7 +17,7 @@ import {
 import { emptyMask, encodeRle } from './rle.js';
 
 /** The query field that names an object's category; any other is a dotted annotation field path. */
-export const CATEGORY_FIELD = 'category';
+const CATEGORY_FIELD = 'category';
 
 /**
  * One query per image of `set` (loaded `withObjects`), in the order of the images' first samples:

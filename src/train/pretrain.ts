@@ -240,14 +240,17 @@ export function attributeClasses(
   paths: readonly string[],
   first: number,
 ): { values: string[]; of: (ob: ReferObject) => number[] } {
-  const read = (ob: ReferObject, path: string): string => annotationField(ob, path, '--attributes');
   const all = [...objects.values()].flat();
-  const named = new Map(all.map((ob) => [ob, paths.map((path) => `${path}=${read(ob, path)}`)]));
+  const named = new Map(
+    all.map((ob) => [ob, paths.map((path) => `${path}=${annotationField(ob, path, '--attributes')}`)]),
+  );
   const values = paths.flatMap((path, j) => [...new Set(all.map((ob) => named.get(ob)![j]!))].sort());
   const index = new Map(values.map((v, i) => [v, first + i]));
   const classes = new Map([...named].map(([ob, keys]) => [ob, keys.map((k) => index.get(k)!)]));
   return {
     values,
-    of: (ob) => classes.get(ob) ?? paths.map((path) => index.get(`${path}=${read(ob, path)}`)!),
+    of: (ob) =>
+      classes.get(ob) ??
+      paths.map((path) => index.get(`${path}=${annotationField(ob, path, '--attributes')}`)!),
   };
 }
