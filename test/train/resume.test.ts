@@ -94,3 +94,29 @@ test('--val-data: validation reads the val split of another root, and a resumed 
 test('a missing split fails with an error naming it', async () => {
   await assert.rejects(train(options(join(root, 'bad'), { split: 'nosuchsplit' })), /nosuchsplit/);
 });
+
+test('--queries: one per training image joins the samples, and a resumed run is still exact', async (t) => {
+  const images = new Set(
+    (await loadRefer({ root: join(root, 'data'), dataset: 'synth-refcoco', split: 'train' })).samples.map(
+      (s) => s.imageId,
+    ),
+  ).size;
+  const log: string[] = [];
+  t.mock.method(process.stderr, 'write', (s: string | Uint8Array) => (log.push(String(s)), true));
+  const queries = ['category', 'synth.color'];
+  const straight = join(root, 'queries-straight');
+  const split = join(root, 'queries-split');
+  await train(options(straight, { queries, quiet: false }));
+  t.mock.restoreAll();
+  assert.match(log.join(''), new RegExp(`training expressions \\(train\\) and ${images} queries`));
+  await train(options(split, { queries, stopAt: 3 }));
+  await train(options(split, { queries, resume: true, config: '', steps: 0 }));
+  assert.deepEqual(
+    losses(split).map((l) => [l.step, l.loss]),
+    losses(straight).map((l) => [l.step, l.loss]),
+  );
+  await assert.rejects(
+    train(options(join(root, 'queries-bad'), { queries: ['synth.colour'] })),
+    /annotation \d+: no string field 'synth.colour' \(--queries names fields every object has\)/,
+  );
+});
