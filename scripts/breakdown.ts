@@ -5,7 +5,8 @@
 // Then, over every object of the image (the generator's `synth` attributes), which object each predicted mask covers most: the
 // target, none, or another object (of the target's shape or not, and whether the expression names
 // a shape), and for masks on another shape although the sentence names the target's, which shape
-// pairs. Prints Markdown tables.
+// pairs; for masks on another object of the target's shape although the sentence names a size,
+// which size classes (target → covered). Prints Markdown tables.
 //
 //   node dist/scripts/breakdown.js CKPT DATA DATASET [SPLIT] [--limit N] [--threads N]
 
@@ -55,7 +56,12 @@ const add = (key: string, hit: boolean, I: number, U: number) => {
 
 const covers = new Map<string, number>();
 const confusions = new Map<string, number>(); // "target's shape → covered object's shape", shape named
+const sizeConfusions = new Map<string, number>(); // "target's size → covered object's size", size named
 let masksOf: { imageId: number; masks: Uint8Array[] } | null = null; // samples come grouped by image
+
+/** A generator attribute of an object (`synth.shape`, `synth.size`). */
+const synthOf = (o: ReferObject | undefined, key: 'shape' | 'size') =>
+  (o?.extra?.synth as Record<string, string> | undefined)?.[key];
 
 /** The object the predicted mask overlaps most, as a verdict on the expression's grounding. */
 function coverage(s: (typeof samples)[number], pred: Uint8Array, words: string[]): string {
@@ -75,10 +81,16 @@ function coverage(s: (typeof samples)[number], pred: Uint8Array, words: string[]
   if (best < 0) return 'no object';
   const picked = objects[best]!;
   if (picked.annId === s.annId) return 'the target';
-  const shapeOf = (o: ReferObject | undefined) => (o?.extra?.synth as { shape?: string } | undefined)?.shape;
-  const [mine, theirs] = [shapeOf(objects.find((o) => o.annId === s.annId)), shapeOf(picked)];
+  const target = objects.find((o) => o.annId === s.annId);
+  const [mine, theirs] = [synthOf(target, 'shape'), synthOf(picked, 'shape')];
   if (mine === undefined || theirs === undefined) return 'another object';
-  if (mine === theirs) return "another object of the target's shape";
+  if (mine === theirs) {
+    if (words.some((w) => lex.size.has(w))) {
+      const pair = `${synthOf(target, 'size') ?? '?'} → ${synthOf(picked, 'size') ?? '?'}`;
+      sizeConfusions.set(pair, (sizeConfusions.get(pair) ?? 0) + 1);
+    }
+    return "another object of the target's shape";
+  }
   if (!words.some((w) => lex.shape.has(w)))
     return 'another object of another shape (the expression names no shape)';
   const pair = `${mine} → ${theirs}`;
@@ -124,6 +136,13 @@ await evaluate({
       U,
     );
     for (const k of named) add(`names a ${k === 'color' ? 'colour' : k} word`, hit, I, U);
+    if (named.includes('size')) {
+      const size = synthOf(
+        set.objects?.get(s.imageId)?.find((o) => o.annId === s.annId),
+        'size',
+      );
+      add(`names a size word: the target is ${size ?? '?'}`, hit, I, U);
+    }
     add(`location word: ${loc ?? 'none'}`, hit, I, U);
     add(
       `target ${frac < 0.02 ? '< 2%' : frac < 0.04 ? '2-4%' : frac < 0.08 ? '4-8%' : '≥ 8%'} of the image`,
@@ -147,3 +166,7 @@ for (const [k, n] of [...covers].sort((a, b) => b[1] - a[1]))
   console.log(`| ${k} | ${n} | ${pct(n, samples.length)}% |`);
 console.log('\n| shape named → shape covered (most frequent) | n |\n|---|---|');
 for (const [k, n] of [...confusions].sort((a, b) => b[1] - a[1]).slice(0, 12)) console.log(`| ${k} | ${n} |`);
+console.log(
+  "\n| size named, mask on another object of the target's shape: target's size → covered size | n |\n|---|---|",
+);
+for (const [k, n] of [...sizeConfusions].sort((a, b) => b[1] - a[1])) console.log(`| ${k} | ${n} |`);

@@ -171,9 +171,9 @@ export async function pretrainVision(o: PretrainOptions): Promise<PretrainResult
 
   // Images in the order the refs first name them, reshuffled each epoch; seed 0 draws the
   // stream the built-in model's pretraining drew (README), other seeds their own.
-  const order = (epoch: number) =>
-    Rng.from('pretrain-order', epoch, ...(o.seed ? [o.seed] : [])).shuffle(images.map((_, i) => i));
-  let [epoch, pos, ord] = [0, 0, order(0)];
+  const batches = imageBatches(images.length, o.batch, (epoch) =>
+    Rng.from('pretrain-order', epoch, ...(o.seed ? [o.seed] : [])).shuffle(images.map((_, i) => i)),
+  );
   const bar = o.quiet ? null : new Progress('pretrain', o.steps, { unit: 'steps' });
   const schedule = {
     kind: 'poly' as const,
@@ -185,10 +185,7 @@ export async function pretrainVision(o: PretrainOptions): Promise<PretrainResult
   const t0 = performance.now();
   let [lastLoss, smooth] = [NaN, NaN];
   for (let t = 0; t < o.steps; t++) {
-    if (pos + o.batch > ord.length) [epoch, pos] = [epoch + 1, 0];
-    if (pos === 0) ord = order(epoch);
-    const { x, y } = await makeBatch(ord.slice(pos, pos + o.batch));
-    pos += o.batch;
+    const { x, y } = await makeBatch(batches.next().value);
     const lr = learningRate(schedule, t);
     const r = await runner.step(
       {
@@ -227,6 +224,22 @@ export async function pretrainVision(o: PretrainOptions): Promise<PretrainResult
     lastLoss,
     imagesPerSecond: (o.steps * o.batch) / seconds,
   };
+}
+
+/**
+ * The image indices of each pretraining step, endlessly: `order(epoch)` (a permutation of
+ * 0..count−1) cut into batches of `batch`; the remainder of an epoch that does not fill a batch is
+ * left out, and the next epoch's order starts the next batch.
+ */
+export function* imageBatches(
+  count: number,
+  batch: number,
+  order: (epoch: number) => number[],
+): Generator<number[], never> {
+  for (let epoch = 0; ; epoch++) {
+    const ord = order(epoch);
+    for (let pos = 0; pos + batch <= count; pos += batch) yield ord.slice(pos, pos + batch);
+  }
 }
 
 /**

@@ -1,10 +1,10 @@
 // `refseg pretrain`: the category-share targets against hand-computed cases, the attribute
-// classes beside the categories, and the command
+// classes beside the categories, the images of each step, and the command
 // end to end: only vision.* changes, the rest of the checkpoint (vocabulary, config) is kept, the
 // same seed gives the same weights, and bad input is refused naming what.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pretrainCommand } from '../../src/cli/pretrain.js';
@@ -12,7 +12,7 @@ import { writeSynthDataset } from '../../src/data/synth/generate.js';
 import { loadModelCheckpoint } from '../../src/models/checkpoint.js';
 import { modelCommands } from '../../src/cli/model-commands.js';
 import type { ReferObject } from '../../src/data/refer.js';
-import { attributeClasses, categoryShares } from '../../src/train/pretrain.js';
+import { attributeClasses, categoryShares, imageBatches } from '../../src/train/pretrain.js';
 import { runCli } from '../helpers/cli.js';
 
 test('categoryShares: each cell gets the share of its pixels each category covers', () => {
@@ -75,6 +75,27 @@ test('attributeClasses: each value of each field is a class after the categories
     () => attributeClasses(objects, ['synth.size'], 8),
     /annotation 3: no string field 'synth.size'/,
   );
+});
+
+test('imageBatches: each epoch in its own order, batch by batch, its remainder left out', () => {
+  const orders: number[][] = [
+    [4, 0, 3, 1, 2],
+    [2, 3, 0, 4, 1],
+    [1, 2, 3, 4, 0],
+  ];
+  const asked: number[] = [];
+  const it = imageBatches(5, 2, (epoch) => (asked.push(epoch), orders[epoch]!));
+  const got = Array.from({ length: 6 }, () => it.next().value);
+  assert.deepEqual(got, [
+    [4, 0],
+    [3, 1],
+    [2, 3],
+    [0, 4],
+    [1, 2],
+    [3, 4],
+  ]);
+  assert.deepEqual(asked, [0, 1, 2]); // each epoch's order drawn once, when its first batch is
+  assert.deepEqual(imageBatches(4, 4, () => [3, 2, 1, 0]).next().value, [3, 2, 1, 0]);
 });
 
 const root = mkdtempSync(join(tmpdir(), 'refseg-pretrain-'));
@@ -196,6 +217,16 @@ test('CLI: pretrain refuses cells that do not divide the patch, a non-ReSTR chec
   await assert.rejects(
     runCli(t, pretrainCommand, args(shared, data, out)),
     /a 'shared-ris' checkpoint; pretraining is for ReSTR's vision encoder/,
+  );
+
+  // an unreadable image fails in the loader thread and is named here
+  const broken = join(root, 'broken');
+  await writeSynthDataset({ flavor: 'synth-refcoco', out: broken, images: 8, size: 64, seed: 4, force: true });
+  const dir = join(broken, 'images', 'synth', 'synth-refcoco');
+  for (const f of readdirSync(dir)) writeFileSync(join(dir, f), Buffer.from('not a png'));
+  await assert.rejects(
+    runCli(t, pretrainCommand, args(init, broken, out)),
+    /synth-refcoco[/\\]synth_\d+\.png/,
   );
 
   const missing = await runCli(t, pretrainCommand, args(init, data, out).slice(2)); // no --init
