@@ -59,6 +59,10 @@ const confusions = new Map<string, number>(); // "target's shape → covered obj
 const sizeConfusions = new Map<string, number>(); // "target's size → covered object's size", size named
 let masksOf: { imageId: number; masks: Uint8Array[] } | null = null; // samples come grouped by image
 
+/** The target object of an expression, from instances.json. */
+const targetOf = (s: (typeof samples)[number]) =>
+  set.objects?.get(s.imageId)?.find((o) => o.annId === s.annId);
+
 /** A generator attribute of an object (`synth.shape`, `synth.size`). */
 const synthOf = (o: ReferObject | undefined, key: 'shape' | 'size') =>
   (o?.extra?.synth as Record<string, string> | undefined)?.[key];
@@ -81,7 +85,7 @@ function coverage(s: (typeof samples)[number], pred: Uint8Array, words: string[]
   if (best < 0) return 'no object';
   const picked = objects[best]!;
   if (picked.annId === s.annId) return 'the target';
-  const target = objects.find((o) => o.annId === s.annId);
+  const target = targetOf(s);
   const [mine, theirs] = [synthOf(target, 'shape'), synthOf(picked, 'shape')];
   if (mine === undefined || theirs === undefined) return 'another object';
   if (mine === theirs) {
@@ -137,11 +141,7 @@ await evaluate({
     );
     for (const k of named) add(`names a ${k === 'color' ? 'colour' : k} word`, hit, I, U);
     if (named.includes('size')) {
-      const size = synthOf(
-        set.objects?.get(s.imageId)?.find((o) => o.annId === s.annId),
-        'size',
-      );
-      add(`names a size word: the target is ${size ?? '?'}`, hit, I, U);
+      add(`names a size word: the target is ${synthOf(targetOf(s), 'size') ?? '?'}`, hit, I, U);
     }
     add(`location word: ${loc ?? 'none'}`, hit, I, U);
     add(
