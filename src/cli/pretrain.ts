@@ -29,7 +29,7 @@ tensors; its other tensors, config and vocabulary are unchanged. Then: refseg tr
   --clip-norm X         clip the global gradient norm (default 1; 0 = off)
   --cells K             cells per patch side whose shares each patch predicts (default 4)
   --attributes F,...    also predict each value of these annotation fields as a class, e.g.
-                        synth.color,synth.size,synth.pattern (the generator's; every object needs them)
+                        synth.size,synth.pattern (the built-in model's recipe; every object needs them)
   --seed N              seed of the head's init and the image order (default 0)
   --threads N           ONNX Runtime intra-op threads (default: all cores)
   --quiet               no progress output`;
