@@ -221,13 +221,24 @@ test('CLI: pretrain refuses cells that do not divide the patch, a non-ReSTR chec
 
   // an unreadable image fails in the loader thread and is named here
   const broken = join(root, 'broken');
-  await writeSynthDataset({ flavor: 'synth-refcoco', out: broken, images: 8, size: 64, seed: 4, force: true });
+  await writeSynthDataset({
+    flavor: 'synth-refcoco',
+    out: broken,
+    images: 8,
+    size: 64,
+    seed: 4,
+    force: true,
+  });
   const dir = join(broken, 'images', 'synth', 'synth-refcoco');
   for (const f of readdirSync(dir)) writeFileSync(join(dir, f), Buffer.from('not a png'));
   await assert.rejects(
     runCli(t, pretrainCommand, args(init, broken, out)),
     /synth-refcoco[/\\]synth_\d+\.png/,
   );
+
+  const empty = await runCli(t, pretrainCommand, args(init, data, out, '--attributes', 'synth.size,'));
+  assert.equal(empty.code, 2);
+  assert.match(empty.err, /--attributes must be a comma-separated list of names, got 'synth.size,'/);
 
   const missing = await runCli(t, pretrainCommand, args(init, data, out).slice(2)); // no --init
   assert.equal(missing.code, 2);
