@@ -4,7 +4,7 @@
 // same seed gives the same weights, and bad input is refused naming what.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pretrainCommand } from '../../src/cli/pretrain.js';
@@ -219,16 +219,9 @@ test('CLI: pretrain refuses cells that do not divide the patch, a non-ReSTR chec
     /a 'shared-ris' checkpoint; pretraining is for ReSTR's vision encoder/,
   );
 
-  // an unreadable image fails in the loader thread and is named here
+  // an unreadable image fails the pretraining, named
   const broken = join(root, 'broken');
-  await writeSynthDataset({
-    flavor: 'synth-refcoco',
-    out: broken,
-    images: 8,
-    size: 64,
-    seed: 4,
-    force: true,
-  });
+  cpSync(data, broken, { recursive: true });
   const dir = join(broken, 'images', 'synth', 'synth-refcoco');
   for (const f of readdirSync(dir)) writeFileSync(join(dir, f), Buffer.from('not a png'));
   await assert.rejects(
