@@ -42,7 +42,8 @@ RUN/train-state.safetensors (everything needed to resume exactly), RUN/log.jsonl
   --per-image K         K expressions of each image per batch (distinct objects first), batch/K images:
                         the image half runs once per image (ReSTR only; default 1)
   --lr X                base learning rate (default 1e-4)
-  --vision-lr-mult X    learning-rate multiplier of the vision encoder (default 1; 0.1 for a pretrained ViT)
+  --vision-lr-mult X    learning-rate multiplier of the vision encoder (default 1; 0.1 for a pretrained ViT;
+                        0 freezes it: no gradient, no backward pass through it, its weights kept)
   --mask-dice X         add X·Dice(σ(mask logits), target) to ReSTR's loss (Shared-RIS's Dice term;
                         the ReSTR paper's loss has none; default 0)
   --queries F,...       add one sample per training image: a category's name ("star"; F = category) or

@@ -42,10 +42,12 @@ export interface WorkerSetup {
   model: Uint8Array;
   params: ParamSpec[];
   lrMults: number[];
+  /** Indices of the parameters with a gradient (TrainStepGraph.trainable). */
+  trainable: number[];
   adamw: TrainStepGraph['adamw'];
   /** Offsets of each parameter in the flat shared arrays. */
   offsets: number[];
-  /** Parameters (by index) this worker reduces and updates. */
+  /** Trainable parameters (by index) this worker reduces and updates. */
   owned: number[];
   shared: {
     params: SharedArrayBuffer;
@@ -173,7 +175,16 @@ export class ParallelRunner {
     values: ReadonlyMap<string, Float32Array>,
     setup: Omit<
       WorkerSetup,
-      'index' | 'workers' | 'model' | 'params' | 'lrMults' | 'adamw' | 'offsets' | 'owned' | 'shared'
+      | 'index'
+      | 'workers'
+      | 'model'
+      | 'params'
+      | 'lrMults'
+      | 'trainable'
+      | 'adamw'
+      | 'offsets'
+      | 'owned'
+      | 'shared'
     >,
     workers: number,
   ): Promise<ParallelRunner> {
@@ -191,7 +202,12 @@ export class ParallelRunner {
     }
     const sab = () => new SharedArrayBuffer(4 * total);
     const shared = { params: sab(), m: sab(), v: sab(), grads: Array.from({ length: workers }, sab) };
-    const owned = ownership(sizes, workers);
+    const { trainable } = graph;
+    const sets = ownership(
+      trainable.map((i) => sizes[i]!),
+      workers,
+    );
+    const owned = sets.map((set) => set.map((k) => trainable[k]!));
     const url = new URL('./worker.js', import.meta.url);
     const peers: Peer[] = [];
     try {
@@ -203,6 +219,7 @@ export class ParallelRunner {
           model: graph.model,
           params: graph.params,
           lrMults: graph.lrMults,
+          trainable,
           adamw: graph.adamw,
           offsets,
           owned: owned[i]!,

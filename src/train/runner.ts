@@ -78,7 +78,7 @@ export function restoreState(
 
 export class StepRunner {
   private readonly bank: Bank;
-  /** Gradient output names, in `graph.params` order, and every output a step fetches. */
+  /** Gradient output names, in `graph.trainable` order, and every output a step fetches. */
   private readonly grads: string[];
   private readonly outputs: string[];
   /** Completed (finite) updates; the next update uses t + 1 for bias correction. */
@@ -89,7 +89,7 @@ export class StepRunner {
     private readonly session: Session,
   ) {
     this.bank = emptyBank(graph);
-    this.grads = graph.params.map((s) => gradName(s.name));
+    this.grads = graph.trainable.map((i) => gradName(graph.params[i]!.name));
     const bufferOuts = graph.buffers.map((s) => `out.${s.name}`);
     this.outputs = ['loss', 'grad_norm', 'finite', ...this.grads, ...bufferOuts, ...graph.extraOutputs];
   }
@@ -138,9 +138,10 @@ export class StepRunner {
       this.t++;
       const c = this.graph.adamw;
       const gradScale = clipCoefficient(c, gradNorm);
-      this.graph.params.forEach((s, i) => {
-        const u = { lr: lr * this.graph.lrMults[i]!, t: this.t, decay: s.decay, gradScale };
-        const g = out[this.grads[i]!]!.data as Float32Array;
+      this.graph.trainable.forEach((p, k) => {
+        const s = this.graph.params[p]!;
+        const u = { lr: lr * this.graph.lrMults[p]!, t: this.t, decay: s.decay, gradScale };
+        const g = out[this.grads[k]!]!.data as Float32Array;
         adamwStep(c, u, this.bank.params.get(s.name)!, this.bank.m.get(s.name)!, this.bank.v.get(s.name)!, g);
       });
     }

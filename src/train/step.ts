@@ -31,10 +31,15 @@ export const stateNames = (p: string) => ({ m: `adam.m.${p}`, v: `adam.v.${p}` }
 
 export interface TrainStepGraph {
   model: Uint8Array;
-  /** Trainable parameters, in graph order. */
+  /** Parameters, in graph order. */
   params: ParamSpec[];
   /** Learning-rate multiplier of each parameter (same order as `params`). */
   lrMults: number[];
+  /**
+   * Indices (into `params`) of the parameters the graph differentiates: those whose multiplier is
+   * not 0. A multiplier of 0 freezes a parameter: no gradient output, no update, moments untouched.
+   */
+  trainable: number[];
   adamw: AdamWConfig;
   /** Buffers the graph updates itself (BatchNorm running stats): input `name`, output `out.name`. */
   buffers: ParamSpec[];
@@ -62,18 +67,25 @@ export function buildTrainStep(o: BuildStepOptions): TrainStepGraph {
   const buffers = specs.filter((s) => s.buffer);
   const pt = params.map((s) => o.registry.tensors.get(s.name)!);
 
+  const lrMults = params.map((s) => o.lrMult?.(s.group) ?? 1);
+  // Frozen parameters are not differentiated, so the backward stops where only frozen ones lie
+  // behind a tensor: a frozen vision encoder costs its forward pass only.
+  const trainable = params.flatMap((s, i) => (lrMults[i] === 0 ? [] : [i]));
+  if (!trainable.length) throw new Error('every parameter is frozen (learning-rate multiplier 0)');
+
   const lossOut = g.named(o.loss, 'loss');
-  const grads = g.scope('backward', () => gradients(o.loss, pt));
+  const wrt = trainable.map((i) => pt[i]!);
+  const grads = g.scope('backward', () => gradients(o.loss, wrt));
 
   const outputs: Tensor[] = [lossOut];
   g.scope('guard', () => {
-    // ‖g‖ over every parameter
+    // ‖g‖ over every trainable parameter
     const sq = grads.map((d) => op.reduceSum(op.mul(d, d), op.allAxes(d), false));
     const norm = op.sqrt(sq.reduce((a, b) => op.add(a, b)));
     const finite = op.not(
       op.or(op.or(op.isNaN(norm), op.isInf(norm)), op.or(op.isNaN(o.loss), op.isInf(o.loss))),
     );
-    params.forEach((s, i) => outputs.push(g.named(grads[i]!, gradName(s.name))));
+    trainable.forEach((p, i) => outputs.push(g.named(grads[i]!, gradName(params[p]!.name))));
     for (const s of buffers) {
       const upd = o.bufferUpdates?.get(s.name);
       if (!upd) throw new Error(`buffer '${s.name}' has no update tensor`);
@@ -89,11 +101,11 @@ export function buildTrainStep(o: BuildStepOptions): TrainStepGraph {
   const dataInputs = g.inputs
     .filter((t) => !stateInputs.has(t.name))
     .map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape }));
-  const lrMults = params.map((s) => o.lrMult?.(s.group) ?? 1);
   return {
     model,
     params,
     lrMults,
+    trainable,
     adamw: o.adamw,
     buffers,
     dataInputs,

@@ -22,10 +22,12 @@ const grads = w.shared.grads.map(views);
 const mine = grads[w.index]!;
 // private copies of the parameters: the session's feeds (ORT refuses shared buffers)
 const feeds = w.params.map((p) => new Float32Array(numel(p.shape)));
-const gradOutputs = w.params.map((p) => gradName(p.name));
-const gradArrays = w.params.map((p) => new Float32Array(numel(p.shape)));
+// gradients of the trainable parameters only (`w.trainable`, in that order)
+const trainable = w.trainable.map((i) => w.params[i]!);
+const gradOutputs = trainable.map((p) => gradName(p.name));
+const gradArrays = trainable.map((p) => new Float32Array(numel(p.shape)));
 const gradInto: Record<string, HostTensor> = Object.fromEntries(
-  w.params.map((p, i) => [gradOutputs[i]!, { dtype: 'float32', shape: p.shape, data: gradArrays[i]! }]),
+  trainable.map((p, k) => [gradOutputs[k]!, { dtype: 'float32', shape: p.shape, data: gradArrays[k]! }]),
 );
 
 function accumulate(dst: Float32Array, src: Float32Array): void {
@@ -81,7 +83,7 @@ async function main() {
       });
       // gradients land in reused private arrays (no fresh buffers for the GC), then in shared memory
       const out = await session.run(input, ['loss', 'finite', ...gradOutputs], gradInto);
-      gradOutputs.forEach((n, i) => mine[i]!.set(gradArrays[i]!));
+      w.trainable.forEach((i, k) => mine[i]!.set(gradArrays[k]!));
       reply({
         type: 'ran',
         loss: Number(out.loss!.data[0]),

@@ -20,6 +20,10 @@ import { testTrainOptions, trainLog as log } from '../helpers/cli.js';
 
 const root = mkdtempSync(join(tmpdir(), 'refseg-parallel-'));
 test.after(() => rmSync(root, { recursive: true, force: true }));
+// the training runs' dataset (`options`)
+test.before(() =>
+  writeSynthDataset({ flavor: 'synth-refcoco', out: join(root, 'data'), images: 24, size: 64, seed: 5 }),
+);
 
 const SETS = ['imageSize=32', 'vision.depth=1', 'language.depth=1', 'fusion.depth=2'];
 
@@ -118,13 +122,6 @@ function options(out: string, extra: Partial<TrainOptions> = {}): TrainOptions {
 }
 
 test('two workers train as one session does (float rounding apart) and resume exactly', async () => {
-  await writeSynthDataset({
-    flavor: 'synth-refcoco',
-    out: join(root, 'data'),
-    images: 24,
-    size: 64,
-    seed: 5,
-  });
   for (const perImage of [1, 2]) {
     const one = join(root, `one-${perImage}`);
     const two = join(root, `two-${perImage}`);
@@ -192,4 +189,56 @@ test('packed samples: every record reads back as the loader gave it, out-of-rang
   samples.forEach((s, i) => assert.deepEqual(table.at(i), s, `sample ${i}`));
   assert.equal(table.at(-1), undefined);
   assert.equal(table.at(samples.length), undefined);
+});
+
+test('a vision learning-rate multiplier of 0 freezes the encoder: no backward through it, the rest trains as before', async () => {
+  const { def, config } = resolveConfig('restr-tiny', SETS);
+  const base = testTrainOptions({ config: '', data: '', out: '', batch: 4, perImage: 2 });
+  const full = buildStep(def, config, base);
+  const frozen = buildStep(def, config, { ...base, visionLrMult: 0 });
+  const isVision = (name: string) => name.startsWith('vision.');
+  assert.deepEqual(
+    frozen.trainable,
+    full.params.flatMap((p, i) => (isVision(p.name) ? [] : [i])),
+  );
+  assert.ok(frozen.trainable.length < full.trainable.length && full.trainable.length === full.params.length);
+  // the vision encoder's backward is not in the graph at all
+  assert.ok(
+    frozen.model.byteLength < 0.85 * full.model.byteLength,
+    `step graph ${frozen.model.byteLength} bytes frozen, ${full.model.byteLength} not`,
+  );
+
+  // One step without clipping: AdamW is per parameter, so the others move as in a full step. Its
+  // first update is about ±lr = 1e-3 per weight whatever the gradient's size, so float rounding in
+  // a tiny gradient shows up to a few 1e-6; a wrong or missing gradient shows as about 1e-3.
+  const run = async (name: string, extra: Partial<TrainOptions>) => {
+    const out = join(root, name);
+    await train(options(out, { steps: 1, clipNorm: null, perImage: 2, ...extra }));
+    return { loss: log(out)[0]!.loss, w: loadModelCheckpoint(join(out, 'last.safetensors')).params };
+  };
+  const init = initModel(def, config, 2);
+  const a = await run('frozen-one', { visionLrMult: 0 });
+  const b = await run('full-one', { visionLrMult: 1 });
+  const c = await run('frozen-two', { visionLrMult: 0, workers: 2 });
+  // the same forward pass (ONNX Runtime fuses the two graphs' kernels differently: float rounding)
+  assert.ok(Math.abs(a.loss - b.loss) <= 1e-6 * b.loss, `loss ${a.loss} vs ${b.loss}`);
+  for (const [k, v] of b.w) {
+    if (isVision(k)) {
+      assert.deepEqual(a.w.get(k), init.get(k), `${k} is frozen`);
+      assert.deepEqual(c.w.get(k), init.get(k), `${k} is frozen with two workers`);
+      continue;
+    }
+    const moved = v.some((x, i) => x !== init.get(k)![i]);
+    assert.ok(moved || k.endsWith('.bias'), `${k} trains`);
+    for (const [name, w, tol] of [
+      ['one session', a.w.get(k)!, 1e-4],
+      ['two workers', c.w.get(k)!, 1e-4],
+    ] as const)
+      for (let i = 0; i < v.length; i++)
+        assert.ok(Math.abs(w[i]! - v[i]!) <= tol, `${k}[${i}] (${name}): ${w[i]} vs ${v[i]}`);
+  }
+  assert.ok(
+    [...b.w].some(([k, v]) => isVision(k) && v.some((x, i) => x !== init.get(k)![i])),
+    'a full step moves the vision encoder',
+  );
 });
