@@ -53,6 +53,8 @@ RUN/train-state.safetensors (everything needed to resume exactly), RUN/log.jsonl
   --warmup F            linear warm-up over this fraction of steps (default 0.1)
   --schedule K          poly (power 0.9) | cosine | constant (default poly)
   --clip-norm X         clip the global gradient norm (default off)
+  --ema D               keep an exponential moving average of the weights with decay D (warmed up as
+                        min(D, (1+t)/(10+t)) after update t); checkpoints and validation use it (default off)
   --seed N              seed of initialization, data order, augmentation and drop path (default 0)
   --pos-init K          ReSTR's patch position table from scratch: trunc_normal (timm, default) or
                         sincos (a 2-D sine-cosine table, still trained; learns location words faster)
@@ -66,6 +68,14 @@ RUN/train-state.safetensors (everything needed to resume exactly), RUN/log.jsonl
   --resume              continue RUN from RUN/train-state.safetensors (same options; --steps may extend)
   --stop-at N           stop after step N as if interrupted (for testing resume)
   --quiet               no progress output`;
+
+/** --ema: a decay in [0, 1); 1 would keep the initial weights forever. */
+function emaFlag(v: string): number {
+  const d = numberFlag('ema', v, { min: 0, max: 1 })!;
+  if (d === 1)
+    throw new UsageError(`--ema must be below 1 (a decay of 1 never moves from the initial weights)`);
+  return d;
+}
 
 export const trainCommand: Command = {
   summary: 'train a model on a referring dataset (progress, validation, checkpoints, exact resume)',
@@ -95,6 +105,7 @@ export const trainCommand: Command = {
           warmup: { type: 'string' },
           schedule: { type: 'string' },
           'clip-norm': { type: 'string' },
+          ema: { type: 'string' },
           seed: { type: 'string' },
           'pos-init': { type: 'string' },
           'no-augment': { type: 'boolean' },
@@ -150,6 +161,7 @@ export const trainCommand: Command = {
         warmup: numberFlag('warmup', v.warmup ?? '0.1', { min: 0, max: 1 })!,
         schedule,
         clipNorm: v['clip-norm'] ? numberFlag('clip-norm', v['clip-norm'], { min: 0 })! : null,
+        ...(v.ema ? { ema: emaFlag(v.ema) } : {}),
         seed: intFlag('seed', v.seed ?? '0')!,
         ...(posInit ? { posInit } : {}),
         augment: !v['no-augment'],

@@ -252,6 +252,11 @@ export class ParallelRunner {
     restoreState(this.bank, s);
   }
 
+  /** The parameters: views of the shared memory the workers update, changed by the next step. */
+  params(): ReadonlyMap<string, Float32Array> {
+    return this.bank.params;
+  }
+
   /** The current state, copied out of shared memory (ONNX Runtime does not read shared buffers). */
   state(): OptimizerState {
     const copy = (m: Map<string, Float32Array>) => new Map([...m].map(([k, v]) => [k, v.slice()]));

@@ -110,6 +110,11 @@ export class StepRunner {
     restoreState(this.bank, s);
   }
 
+  /** The parameters (views of internal buffers, changed by the next step). */
+  params(): ReadonlyMap<string, Float32Array> {
+    return this.bank.params;
+  }
+
   /** The current state (views of internal buffers: copy before the next step if you keep them). */
   state(): OptimizerState {
     return {

@@ -26,8 +26,8 @@ export { type AdamWConfig, TORCH_ADAMW_DEFAULTS } from './adamw.js';
 /** Output name of a parameter's gradient in the step graph. */
 export const gradName = (p: string) => `grad.${p}`;
 
-/** Names of a parameter's AdamW moments in run-state files. */
-export const stateNames = (p: string) => ({ m: `adam.m.${p}`, v: `adam.v.${p}` });
+/** Names of a parameter's AdamW moments and weight average (`--ema`) in run-state files. */
+export const stateNames = (p: string) => ({ m: `adam.m.${p}`, v: `adam.v.${p}`, ema: `ema.${p}` });
 
 export interface TrainStepGraph {
   model: Uint8Array;

@@ -39,6 +39,7 @@ import { Progress } from '../util/progress.js';
 import { lineChartPng } from '../util/plot.js';
 import { type BatchSource, makeBatch, packSamples } from './batch.js';
 import { ParallelRunner } from './parallel.js';
+import { emaDecay, emaUpdate } from './ema.js';
 import { StepRunner } from './runner.js';
 import { type Schedule, type ScheduleKind, learningRate } from './schedule.js';
 import { buildTrainStep, stateNames } from './step.js';
@@ -67,6 +68,11 @@ export interface TrainOptions {
    * Shared-RIS's Eq. 12 term, which ReSTR's loss lacks). 0 or absent: the model's own loss.
    */
   maskDice?: number;
+  /**
+   * Keep an exponential moving average of the weights with this decay (ema.ts); checkpoints and
+   * validation then use the average. 0 or absent: the weights themselves.
+   */
+  ema?: number;
   /** Add one query per training image from these fields (data/queries.ts `imageQueries`). */
   queries?: readonly string[];
   weightDecay: number;
@@ -203,6 +209,7 @@ function sharedImageForward(
 async function saveRunState(
   dir: string,
   runner: Pick<StepRunner, 'state'>,
+  ema: ReadonlyMap<string, Float32Array> | null,
   st: RunState,
   config: unknown,
   vocab: unknown,
@@ -214,6 +221,7 @@ async function saveRunState(
     tensors.set(name, { dtype: 'float32', shape: [v.length], data: v });
     tensors.set(n.m, { dtype: 'float32', shape: [v.length], data: s.m.get(name)! });
     tensors.set(n.v, { dtype: 'float32', shape: [v.length], data: s.v.get(name)! });
+    if (ema) tensors.set(n.ema, { dtype: 'float32', shape: [v.length], data: ema.get(name)! });
   }
   for (const [name, v] of s.buffers)
     tensors.set(`buffer.${name}`, { dtype: 'float32', shape: [v.length], data: v });
@@ -406,6 +414,17 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     const bufs = new Map(stepGraph.buffers.map((b) => [b.name, saved!.get(`buffer.${b.name}`)!]));
     runner.setState({ t: st.t, params, m, v, buffers: bufs });
   }
+  // the weight average starts from the weights before the first update; a resumed run reads its own
+  const ema = o.ema
+    ? new Map(
+        stepGraph.params.map((p) => {
+          if (!resuming) return [p.name, params.get(p.name)!.slice()];
+          const e = saved!.get(stateNames(p.name).ema);
+          if (!e) throw new Error(`${join(o.out, STATE_FILE)}: the weight average of '${p.name}' is missing`);
+          return [p.name, e];
+        }),
+      )
+    : null;
 
   // the sampler's units: expressions, or images when a batch holds K expressions of each
   const sampler = new BatchSampler(units, { seed: o.seed, batchSize: o.batch / perImage }, st.sampler);
@@ -423,27 +442,26 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   let smooth = NaN;
   let rate = 0;
 
-  const saveAll = async () => {
+  /** What checkpoints hold and validation runs: the weights, or their average with `--ema`. */
+  const weights = () => {
     const s = runner.state();
-    await saveModelCheckpoint(
-      join(o.out, 'last.safetensors'),
-      def,
-      config,
-      new Map([...s.params, ...s.buffers]),
-      { vocab: vocabJson },
-    );
+    return new Map([...(ema ?? s.params), ...s.buffers]);
+  };
+
+  const saveAll = async () => {
+    await saveModelCheckpoint(join(o.out, 'last.safetensors'), def, config, weights(), { vocab: vocabJson });
     st.sampler = sampler.state();
     st.t = runner.t;
     st.elapsedS = (performance.now() - t0) / 1000;
-    await saveRunState(o.out, runner, st, config, vocabJson);
+    await saveRunState(o.out, runner, ema, st, config, vocabJson);
   };
 
   const validate = async () => {
-    const s = runner.state();
+    const w = weights();
     const predictor = await Predictor.create(
       def,
       config,
-      new Map([...s.params, ...s.buffers]),
+      w,
       o.threads ? { threads: o.threads * workers } : {},
     );
     try {
@@ -470,16 +488,10 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       );
       if (sum.oIoU > st.bestOIoU) {
         st.bestOIoU = sum.oIoU;
-        await saveModelCheckpoint(
-          join(o.out, 'best.safetensors'),
-          def,
-          config,
-          new Map([...s.params, ...s.buffers]),
-          {
-            vocab: vocabJson,
-            metadata: { val_oIoU: String(sum.oIoU), step: String(st.step) },
-          },
-        );
+        await saveModelCheckpoint(join(o.out, 'best.safetensors'), def, config, w, {
+          vocab: vocabJson,
+          metadata: { val_oIoU: String(sum.oIoU), step: String(st.step) },
+        });
       }
     } finally {
       await predictor.dispose();
@@ -499,6 +511,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       const dt = (performance.now() - tb) / 1000;
       rate = rate ? 0.9 * rate + 0.1 * (o.batch / dt) : o.batch / dt;
       if (r.finite) {
+        if (ema) emaUpdate(ema, runner.params(), emaDecay(o.ema!, runner.t));
         st.nonFinite = 0;
         lastLoss = r.loss;
         smooth = Number.isNaN(smooth) ? r.loss : 0.95 * smooth + 0.05 * r.loss;
