@@ -18,7 +18,8 @@
 //   reduce  each worker averages the N gradients of the parameters it owns (a fixed half of the
 //           tensors, by size) into buffer 0 and returns their sum of squares;
 //   update  with the global norm known here, each worker applies AdamW (clipping included) to
-//           the parameters it owns, in place in shared memory.
+//           the parameters it owns, in place in shared memory, and blends them into the weight
+//           average when the run keeps one (ema.ts).
 // The loss of a part is the mean over its rows, so the mean of the N parts' losses and gradients
 // is the whole batch's. Summation order is fixed, so runs are deterministic and resume exactly;
 // against a single session the values differ only by float rounding (test/train/parallel.test.ts).
@@ -33,6 +34,7 @@ import type { ParamSpec } from '../nn/params.js';
 import { type OptimizerState, type StepResult, restoreState } from './runner.js';
 import type { TrainStepGraph } from './step.js';
 import { clipCoefficient } from './adamw.js';
+import { emaDecay } from './ema.js';
 
 /** Everything a worker needs to make its rows of a batch and run its step graph. */
 export interface WorkerSetup {
@@ -54,6 +56,8 @@ export interface WorkerSetup {
     m: SharedArrayBuffer;
     v: SharedArrayBuffer;
     grads: SharedArrayBuffer[];
+    /** The weight average (`--ema`), when the run keeps one. */
+    ema?: SharedArrayBuffer;
   };
   config: unknown;
   vocab: unknown;
@@ -69,7 +73,7 @@ export interface WorkerSetup {
 export type ToWorker =
   | { type: 'run'; step: number; epoch: number; start: number; indices: number[]; rows: number }
   | { type: 'reduce' }
-  | { type: 'update'; lr: number; t: number; gradScale: number };
+  | { type: 'update'; lr: number; t: number; gradScale: number; ema: number | null };
 
 export type FromWorker =
   | { type: 'ready' }
@@ -147,8 +151,10 @@ class Peer {
 export class ParallelRunner {
   /** Completed (finite) updates. */
   t = 0;
-  /** Views of the shared parameters and moments, by name. */
-  private readonly bank: Record<'params' | 'm' | 'v', Map<string, Float32Array>>;
+  /** Views of the shared parameters, moments and weight average, by name. */
+  private readonly bank: Record<'params' | 'm' | 'v', Map<string, Float32Array>> & {
+    ema?: Map<string, Float32Array>;
+  };
 
   private constructor(
     specs: ParamSpec[],
@@ -158,17 +164,24 @@ export class ParallelRunner {
     private readonly unitsPerWorker: number,
     private readonly perImage: number,
     private readonly adamw: TrainStepGraph['adamw'],
+    /** The weight average's decay (`--ema`), or null for none. */
+    private readonly ema: number | null,
   ) {
     const byName = (b: SharedArrayBuffer) => {
       const views = paramViews(b, specs, offsets);
       return new Map(specs.map((s, i) => [s.name, views[i]!]));
     };
-    this.bank = { params: byName(shared.params), m: byName(shared.m), v: byName(shared.v) };
+    this.bank = {
+      params: byName(shared.params),
+      m: byName(shared.m),
+      v: byName(shared.v),
+      ...(shared.ema ? { ema: byName(shared.ema) } : {}),
+    };
   }
 
   /**
    * Starts `workers` threads. `graph` is the step graph for batch/workers expressions; `setup`
-   * holds the data side (the same for every worker).
+   * holds the data side (the same for every worker); `ema` as StepRunner.create's.
    */
   static async create(
     graph: TrainStepGraph,
@@ -187,6 +200,7 @@ export class ParallelRunner {
       | 'shared'
     >,
     workers: number,
+    ema: number | null = null,
   ): Promise<ParallelRunner> {
     if (graph.buffers.length)
       throw new Error(
@@ -201,7 +215,13 @@ export class ParallelRunner {
       total += n;
     }
     const sab = () => new SharedArrayBuffer(4 * total);
-    const shared = { params: sab(), m: sab(), v: sab(), grads: Array.from({ length: workers }, sab) };
+    const shared = {
+      params: sab(),
+      m: sab(),
+      v: sab(),
+      grads: Array.from({ length: workers }, sab),
+      ...(ema !== null ? { ema: sab() } : {}),
+    };
     const { trainable } = graph;
     const sets = ownership(
       trainable.map((i) => sizes[i]!),
@@ -241,6 +261,7 @@ export class ParallelRunner {
       unitsPerWorker,
       setup.perImage,
       graph.adamw,
+      ema,
     );
     r.setState({ t: 0, params: new Map(values), m: new Map(), v: new Map(), buffers: new Map() });
     return r;
@@ -252,16 +273,18 @@ export class ParallelRunner {
     restoreState(this.bank, s);
   }
 
-  /** The parameters: views of the shared memory the workers update, changed by the next step. */
-  params(): ReadonlyMap<string, Float32Array> {
-    return this.bank.params;
-  }
-
   /** The current state, copied out of shared memory (ONNX Runtime does not read shared buffers). */
   state(): OptimizerState {
     const copy = (m: Map<string, Float32Array>) => new Map([...m].map(([k, v]) => [k, v.slice()]));
-    const { params, m, v } = this.bank;
-    return { t: this.t, params: copy(params), m: copy(m), v: copy(v), buffers: new Map() };
+    const { params, m, v, ema } = this.bank;
+    return {
+      t: this.t,
+      params: copy(params),
+      m: copy(m),
+      v: copy(v),
+      buffers: new Map(),
+      ...(ema ? { ema: copy(ema) } : {}),
+    };
   }
 
   /** One step on `batch` (the sampler's units): each worker takes an equal consecutive share. */
@@ -297,7 +320,8 @@ export class ParallelRunner {
     if (finite) {
       this.t++;
       const gradScale = clipCoefficient(this.adamw, gradNorm);
-      await Promise.all(this.peers.map((p) => p.ask({ type: 'update', lr, t: this.t, gradScale })));
+      const ema = this.ema === null ? null : emaDecay(this.ema, this.t);
+      await Promise.all(this.peers.map((p) => p.ask({ type: 'update', lr, t: this.t, gradScale, ema })));
     }
     return { loss, gradNorm, finite, extra: {} };
   }

@@ -7,6 +7,7 @@
 import { type DType, numel } from '../graph/graph.js';
 import { type HostTensor, Session, type SessionOptions } from '../runtime/session.js';
 import { adamwStep, clipCoefficient } from './adamw.js';
+import { emaBlend, emaDecay } from './ema.js';
 import { type TrainStepGraph, gradName } from './step.js';
 
 interface Bank {
@@ -14,6 +15,8 @@ interface Bank {
   m: Map<string, Float32Array>;
   v: Map<string, Float32Array>;
   buffers: Map<string, Float32Array>;
+  /** The weight average (ema.ts), when the runner keeps one. */
+  ema?: Map<string, Float32Array>;
 }
 
 export interface StepResult {
@@ -31,6 +34,8 @@ export interface OptimizerState {
   m: Map<string, Float32Array>;
   v: Map<string, Float32Array>;
   buffers: Map<string, Float32Array>;
+  /** The weight average (`--ema`); absent when the runner keeps none. */
+  ema?: Map<string, Float32Array>;
 }
 
 const f32 = (shape: readonly number[], data: Float32Array): HostTensor => ({
@@ -39,13 +44,15 @@ const f32 = (shape: readonly number[], data: Float32Array): HostTensor => ({
   data,
 });
 
-function emptyBank(g: TrainStepGraph): Bank {
+function emptyBank(g: TrainStepGraph, ema: boolean): Bank {
   const z = (n: readonly number[]) => new Float32Array(numel(n));
+  const perParam = () => new Map(g.params.map((s) => [s.name, z(s.shape)]));
   return {
-    params: new Map(g.params.map((s) => [s.name, z(s.shape)])),
-    m: new Map(g.params.map((s) => [s.name, z(s.shape)])),
-    v: new Map(g.params.map((s) => [s.name, z(s.shape)])),
+    params: perParam(),
+    m: perParam(),
+    v: perParam(),
     buffers: new Map(g.buffers.map((s) => [s.name, z(s.shape)])),
+    ...(ema ? { ema: perParam() } : {}),
   };
 }
 
@@ -53,10 +60,11 @@ type Arrays = ReadonlyMap<string, Float32Array>;
 
 /**
  * Copies a state into a runner's arrays, name by name: parameters (and buffers, where the runner
- * has them) are required, missing moments become zeros; a length mismatch is an error naming what.
+ * has them) are required, missing moments become zeros, a missing weight average starts from the
+ * parameters (where the runner keeps one); a length mismatch is an error naming what.
  */
 export function restoreState(
-  bank: { params: Arrays; m: Arrays; v: Arrays; buffers?: Arrays },
+  bank: { params: Arrays; m: Arrays; v: Arrays; buffers?: Arrays; ema?: Arrays },
   s: OptimizerState,
 ): void {
   const fill = (dst: Arrays, src: Arrays, what: string, required: boolean) => {
@@ -74,6 +82,7 @@ export function restoreState(
   fill(bank.m, s.m, 'first moment', false);
   fill(bank.v, s.v, 'second moment', false);
   if (bank.buffers) fill(bank.buffers, s.buffers, 'buffer', true);
+  if (bank.ema) fill(bank.ema, s.ema ?? s.params, 'weight average', true);
 }
 
 export class StepRunner {
@@ -87,19 +96,24 @@ export class StepRunner {
   private constructor(
     readonly graph: TrainStepGraph,
     private readonly session: Session,
+    /** The weight average's decay (`--ema`), or null for none. */
+    private readonly ema: number | null,
   ) {
-    this.bank = emptyBank(graph);
+    this.bank = emptyBank(graph, ema !== null);
     this.grads = graph.trainable.map((i) => gradName(graph.params[i]!.name));
     const bufferOuts = graph.buffers.map((s) => `out.${s.name}`);
     this.outputs = ['loss', 'grad_norm', 'finite', ...this.grads, ...bufferOuts, ...graph.extraOutputs];
   }
 
+  /** `ema`: keep a weight average with this decay (ema.ts), starting from `values`. */
   static async create(
     graph: TrainStepGraph,
     values: ReadonlyMap<string, Float32Array>,
     o: SessionOptions = {},
+    ema: number | null = null,
   ): Promise<StepRunner> {
-    const r = new StepRunner(graph, await Session.create(graph.model, { memPattern: false, ...o }));
+    const session = await Session.create(graph.model, { memPattern: false, ...o });
+    const r = new StepRunner(graph, session, ema);
     r.setState({ t: 0, params: new Map(values), m: new Map(), v: new Map(), buffers: new Map(values) });
     return r;
   }
@@ -110,11 +124,6 @@ export class StepRunner {
     restoreState(this.bank, s);
   }
 
-  /** The parameters (views of internal buffers, changed by the next step). */
-  params(): ReadonlyMap<string, Float32Array> {
-    return this.bank.params;
-  }
-
   /** The current state (views of internal buffers: copy before the next step if you keep them). */
   state(): OptimizerState {
     return {
@@ -123,6 +132,7 @@ export class StepRunner {
       m: this.bank.m,
       v: this.bank.v,
       buffers: this.bank.buffers,
+      ...(this.bank.ema ? { ema: this.bank.ema } : {}),
     };
   }
 
@@ -143,11 +153,14 @@ export class StepRunner {
       this.t++;
       const c = this.graph.adamw;
       const gradScale = clipCoefficient(c, gradNorm);
+      const d = this.ema === null ? 0 : emaDecay(this.ema, this.t);
       this.graph.trainable.forEach((p, k) => {
         const s = this.graph.params[p]!;
         const u = { lr: lr * this.graph.lrMults[p]!, t: this.t, decay: s.decay, gradScale };
         const g = out[this.grads[k]!]!.data as Float32Array;
-        adamwStep(c, u, this.bank.params.get(s.name)!, this.bank.m.get(s.name)!, this.bank.v.get(s.name)!, g);
+        const w = this.bank.params.get(s.name)!;
+        adamwStep(c, u, w, this.bank.m.get(s.name)!, this.bank.v.get(s.name)!, g);
+        if (this.bank.ema) emaBlend(this.bank.ema.get(s.name)!, w, d);
       });
     }
     const extra: Record<string, HostTensor> = {};

@@ -39,7 +39,6 @@ import { Progress } from '../util/progress.js';
 import { lineChartPng } from '../util/plot.js';
 import { type BatchSource, makeBatch, packSamples } from './batch.js';
 import { ParallelRunner } from './parallel.js';
-import { emaDecay, emaUpdate } from './ema.js';
 import { StepRunner } from './runner.js';
 import { type Schedule, type ScheduleKind, learningRate } from './schedule.js';
 import { buildTrainStep, stateNames } from './step.js';
@@ -209,7 +208,6 @@ function sharedImageForward(
 async function saveRunState(
   dir: string,
   runner: Pick<StepRunner, 'state'>,
-  ema: ReadonlyMap<string, Float32Array> | null,
   st: RunState,
   config: unknown,
   vocab: unknown,
@@ -221,7 +219,7 @@ async function saveRunState(
     tensors.set(name, { dtype: 'float32', shape: [v.length], data: v });
     tensors.set(n.m, { dtype: 'float32', shape: [v.length], data: s.m.get(name)! });
     tensors.set(n.v, { dtype: 'float32', shape: [v.length], data: s.v.get(name)! });
-    if (ema) tensors.set(n.ema, { dtype: 'float32', shape: [v.length], data: ema.get(name)! });
+    if (s.ema) tensors.set(n.ema, { dtype: 'float32', shape: [v.length], data: s.ema.get(name)! });
   }
   for (const [name, v] of s.buffers)
     tensors.set(`buffer.${name}`, { dtype: 'float32', shape: [v.length], data: v });
@@ -391,8 +389,9 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
           params,
           { ...batchData, samples: packSamples(samples), vocab: vocabJson, threads: o.threads ?? 1 },
           workers,
+          o.ema ?? null,
         )
-      : await StepRunner.create(stepGraph, params, o.threads ? { threads: o.threads } : {});
+      : await StepRunner.create(stepGraph, params, o.threads ? { threads: o.threads } : {}, o.ema ?? null);
   let st: RunState = {
     format: 'refseg.train/1',
     step: 0,
@@ -412,19 +411,19 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       v.set(p.name, saved!.get(stateNames(p.name).v)!);
     }
     const bufs = new Map(stepGraph.buffers.map((b) => [b.name, saved!.get(`buffer.${b.name}`)!]));
-    runner.setState({ t: st.t, params, m, v, buffers: bufs });
+    // the weight average goes on from the run's own (a fresh run's starts from the weights)
+    const ema = o.ema
+      ? new Map(
+          stepGraph.params.map((p) => {
+            const e = saved!.get(stateNames(p.name).ema);
+            if (!e)
+              throw new Error(`${join(o.out, STATE_FILE)}: the weight average of '${p.name}' is missing`);
+            return [p.name, e];
+          }),
+        )
+      : undefined;
+    runner.setState({ t: st.t, params, m, v, buffers: bufs, ...(ema ? { ema } : {}) });
   }
-  // the weight average starts from the weights before the first update; a resumed run reads its own
-  const ema = o.ema
-    ? new Map(
-        stepGraph.params.map((p) => {
-          if (!resuming) return [p.name, params.get(p.name)!.slice()];
-          const e = saved!.get(stateNames(p.name).ema);
-          if (!e) throw new Error(`${join(o.out, STATE_FILE)}: the weight average of '${p.name}' is missing`);
-          return [p.name, e];
-        }),
-      )
-    : null;
 
   // the sampler's units: expressions, or images when a batch holds K expressions of each
   const sampler = new BatchSampler(units, { seed: o.seed, batchSize: o.batch / perImage }, st.sampler);
@@ -445,7 +444,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   /** What checkpoints hold and validation runs: the weights, or their average with `--ema`. */
   const weights = () => {
     const s = runner.state();
-    return new Map([...(ema ?? s.params), ...s.buffers]);
+    return new Map([...(s.ema ?? s.params), ...s.buffers]);
   };
 
   const saveAll = async () => {
@@ -453,7 +452,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     st.sampler = sampler.state();
     st.t = runner.t;
     st.elapsedS = (performance.now() - t0) / 1000;
-    await saveRunState(o.out, runner, ema, st, config, vocabJson);
+    await saveRunState(o.out, runner, st, config, vocabJson);
   };
 
   const validate = async () => {
@@ -511,7 +510,6 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       const dt = (performance.now() - tb) / 1000;
       rate = rate ? 0.9 * rate + 0.1 * (o.batch / dt) : o.batch / dt;
       if (r.finite) {
-        if (ema) emaUpdate(ema, runner.params(), emaDecay(o.ema!, runner.t));
         st.nonFinite = 0;
         lastLoss = r.loss;
         smooth = Number.isNaN(smooth) ? r.loss : 0.95 * smooth + 0.05 * r.loss;

@@ -6,6 +6,7 @@ import { numel } from '../graph/graph.js';
 import { validateConfig } from '../models/registry.js';
 import { type HostTensor, Session } from '../runtime/session.js';
 import { adamwStep } from './adamw.js';
+import { emaBlend } from './ema.js';
 import { type BatchSource, makeBatch, sampleTable } from './batch.js';
 import { type FromWorker, type ToWorker, type WorkerSetup, paramViews } from './parallel.js';
 import { gradName } from './step.js';
@@ -18,6 +19,7 @@ const views = (b: SharedArrayBuffer) => paramViews(b, w.params, w.offsets);
 const params = views(w.shared.params);
 const m = views(w.shared.m);
 const v = views(w.shared.v);
+const ema = w.shared.ema ? views(w.shared.ema) : null;
 const grads = w.shared.grads.map(views);
 const mine = grads[w.index]!;
 // private copies of the parameters: the session's feeds (ORT refuses shared buffers)
@@ -103,6 +105,7 @@ async function main() {
         const p = w.params[i]!;
         const u = { lr: msg.lr * w.lrMults[i]!, t: msg.t, decay: p.decay, gradScale: msg.gradScale };
         adamwStep(w.adamw, u, params[i]!, m[i]!, v[i]!, grads[0]![i]!);
+        if (ema && msg.ema !== null) emaBlend(ema[i]!, params[i]!, msg.ema);
       }
       reply({ type: 'updated' });
     }
