@@ -382,6 +382,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   // what a batch is made from: the loop's own (`src`) or each worker's (which rebuilds the rest)
   const batchData = { config, samples, groups, seed: o.seed, augment: o.augment, batch: o.batch, perImage };
   const src: BatchSource = { ...batchData, def, encoder };
+  const emaDecay = o.ema ? o.ema : null; // 0 or absent: no weight average
   const runner =
     workers > 1
       ? await ParallelRunner.create(
@@ -389,9 +390,9 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
           params,
           { ...batchData, samples: packSamples(samples), vocab: vocabJson, threads: o.threads ?? 1 },
           workers,
-          o.ema ?? null,
+          emaDecay,
         )
-      : await StepRunner.create(stepGraph, params, o.threads ? { threads: o.threads } : {}, o.ema ?? null);
+      : await StepRunner.create(stepGraph, params, o.threads ? { threads: o.threads } : {}, emaDecay);
   let st: RunState = {
     format: 'refseg.train/1',
     step: 0,

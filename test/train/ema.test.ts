@@ -9,7 +9,8 @@ import { writeSynthDataset } from '../../src/data/synth/generate.js';
 import { loadModelCheckpoint } from '../../src/models/checkpoint.js';
 import { emaBlend, emaDecay } from '../../src/train/ema.js';
 import { type TrainOptions, train } from '../../src/train/train.js';
-import { testTrainOptions, trainLog } from '../helpers/cli.js';
+import { trainCommand } from '../../src/cli/train.js';
+import { runCli, testTrainOptions, trainLog } from '../helpers/cli.js';
 
 const root = mkdtempSync(join(tmpdir(), 'refseg-ema-'));
 test.after(() => rmSync(root, { recursive: true, force: true }));
@@ -95,4 +96,29 @@ test('the checkpoint holds the average of the weights after each update, and res
   await train(options('ema-two-split', { resume: true, steps: 0 }));
   for (const [name, v] of weights('ema-two'))
     assert.deepEqual(weights('ema-two-split').get(name), v, `${name} after resume with two workers`);
+});
+
+test('--ema refuses a decay outside [0, 1), before any data is read', async (t) => {
+  const train = (d: string) =>
+    runCli(t, trainCommand, [
+      '--config',
+      'restr-tiny',
+      '--data',
+      join(root, 'nowhere'),
+      '--dataset',
+      'synth-refcoco',
+      '--out',
+      join(root, 'bad'),
+      `--ema=${d}`,
+    ]);
+  for (const [d, message] of [
+    ['1', /--ema must be below 1/],
+    ['1.5', /--ema must be a number in \[0, 1\], got '1\.5'/],
+    ['-0.1', /--ema must be a number in \[0, 1\], got '-0\.1'/],
+    ['fast', /--ema must be a number in \[0, 1\], got 'fast'/],
+  ] as const) {
+    const r = await train(d);
+    assert.equal(r.code, 2, `--ema ${d}`);
+    assert.match(r.err, message);
+  }
 });
