@@ -39,7 +39,7 @@ import { Progress } from '../util/progress.js';
 import { lineChartPng } from '../util/plot.js';
 import { type BatchSource, makeBatch, packSamples } from './batch.js';
 import { ParallelRunner } from './parallel.js';
-import { StepRunner } from './runner.js';
+import { type OptimizerState, StepRunner } from './runner.js';
 import { type Schedule, type ScheduleKind, learningRate } from './schedule.js';
 import { buildTrainStep, stateNames } from './step.js';
 
@@ -207,12 +207,11 @@ function sharedImageForward(
 
 async function saveRunState(
   dir: string,
-  runner: Pick<StepRunner, 'state'>,
+  s: OptimizerState,
   st: RunState,
   config: unknown,
   vocab: unknown,
 ): Promise<void> {
-  const s = runner.state();
   const tensors = new Map<string, IoTensor>();
   for (const [name, v] of s.params) {
     const n = stateNames(name);
@@ -382,7 +381,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   // what a batch is made from: the loop's own (`src`) or each worker's (which rebuilds the rest)
   const batchData = { config, samples, groups, seed: o.seed, augment: o.augment, batch: o.batch, perImage };
   const src: BatchSource = { ...batchData, def, encoder };
-  const emaDecay = o.ema ? o.ema : null; // 0 or absent: no weight average
+  const emaDecay = o.ema || null; // the weight average's decay; 0 or absent: none
   const runner =
     workers > 1
       ? await ParallelRunner.create(
@@ -407,23 +406,19 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     st = { ...saved!.st, options: o };
     const m = new Map<string, Float32Array>();
     const v = new Map<string, Float32Array>();
+    // the weight average goes on from the run's own (a fresh run's starts from the weights)
+    const ema = new Map<string, Float32Array>();
     for (const p of stepGraph.params) {
-      m.set(p.name, saved!.get(stateNames(p.name).m)!);
-      v.set(p.name, saved!.get(stateNames(p.name).v)!);
+      const n = stateNames(p.name);
+      m.set(p.name, saved!.get(n.m)!);
+      v.set(p.name, saved!.get(n.v)!);
+      if (!emaDecay) continue;
+      const e = saved!.get(n.ema);
+      if (!e) throw new Error(`${join(o.out, STATE_FILE)}: the weight average of '${p.name}' is missing`);
+      ema.set(p.name, e);
     }
     const bufs = new Map(stepGraph.buffers.map((b) => [b.name, saved!.get(`buffer.${b.name}`)!]));
-    // the weight average goes on from the run's own (a fresh run's starts from the weights)
-    const ema = o.ema
-      ? new Map(
-          stepGraph.params.map((p) => {
-            const e = saved!.get(stateNames(p.name).ema);
-            if (!e)
-              throw new Error(`${join(o.out, STATE_FILE)}: the weight average of '${p.name}' is missing`);
-            return [p.name, e];
-          }),
-        )
-      : undefined;
-    runner.setState({ t: st.t, params, m, v, buffers: bufs, ...(ema ? { ema } : {}) });
+    runner.setState({ t: st.t, params, m, v, buffers: bufs, ...(emaDecay ? { ema } : {}) });
   }
 
   // the sampler's units: expressions, or images when a batch holds K expressions of each
@@ -443,21 +438,19 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   let rate = 0;
 
   /** What checkpoints hold and validation runs: the weights, or their average with `--ema`. */
-  const weights = () => {
-    const s = runner.state();
-    return new Map([...(s.ema ?? s.params), ...s.buffers]);
-  };
+  const weights = (s: OptimizerState) => new Map([...(s.ema ?? s.params), ...s.buffers]);
 
   const saveAll = async () => {
-    await saveModelCheckpoint(join(o.out, 'last.safetensors'), def, config, weights(), { vocab: vocabJson });
+    const s = runner.state(); // one copy out of the workers' shared memory for both files
+    await saveModelCheckpoint(join(o.out, 'last.safetensors'), def, config, weights(s), { vocab: vocabJson });
     st.sampler = sampler.state();
     st.t = runner.t;
     st.elapsedS = (performance.now() - t0) / 1000;
-    await saveRunState(o.out, runner, st, config, vocabJson);
+    await saveRunState(o.out, s, st, config, vocabJson);
   };
 
   const validate = async () => {
-    const w = weights();
+    const w = weights(runner.state());
     const predictor = await Predictor.create(
       def,
       config,
