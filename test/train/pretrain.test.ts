@@ -12,7 +12,7 @@ import { writeSynthDataset } from '../../src/data/synth/generate.js';
 import { loadModelCheckpoint } from '../../src/models/checkpoint.js';
 import { modelCommands } from '../../src/cli/model-commands.js';
 import type { ReferObject } from '../../src/data/refer.js';
-import { attributeClasses, categoryShares, imageBatches } from '../../src/train/pretrain.js';
+import { attributeClasses, categoryShares, imageBatches, pretrainVision } from '../../src/train/pretrain.js';
 import { runCli } from '../helpers/cli.js';
 
 test('categoryShares: each cell gets the share of its pixels each category covers', () => {
@@ -237,4 +237,47 @@ test('CLI: pretrain refuses cells that do not divide the patch, a non-ReSTR chec
   assert.equal(missing.code, 2);
   assert.match(missing.err, /--init is required/);
   assert.equal(existsSync(out), false);
+});
+
+test('pretrain keeps the first epoch of images in memory within its budget, and the weights stay the same', async (t) => {
+  const { data, init } = await setup(t);
+  const run = async (name: string, ...extra: string[]) => {
+    const out = join(root, `${name}.safetensors`);
+    const r = await runCli(t, pretrainCommand, args(init, data, out, '--steps', '9', ...extra));
+    assert.equal(r.code, 0, r.err);
+    return { out: r.out, params: loadModelCheckpoint(out).params };
+  };
+  // 9 steps of 2 images: more than one epoch of the fixture's training images. An image's input
+  // and class shares (float32): 3×64×64 values and 16 patches × 4×4 cells × 8 categories.
+  const entry = 4 * (3 * 64 * 64 + 16 * (4 * 4 * 8));
+  const all = await run('kept-all');
+  const images = Number(/on (\d+) images/.exec(all.out)![1]);
+  assert.ok(images < 18, `${images} images: the run must reach a second epoch`);
+  const mib = ((images * entry) / 2 ** 20).toFixed(1);
+  assert.match(all.out, new RegExp(`\\(${images} kept in memory, ${mib} MiB\\)`));
+  const none = await run('kept-none', '--cache-mb', '0');
+  assert.doesNotMatch(none.out, /kept in memory/);
+  assert.deepEqual(none.params, all.params);
+
+  // a budget for two images: those two are kept, the rest made again each epoch
+  const partial = join(root, 'kept-two.safetensors');
+  const r = await pretrainVision({
+    init,
+    data,
+    dataset: 'synth-refcoco',
+    out: partial,
+    steps: 9,
+    batch: 2,
+    lr: 1e-3,
+    warmup: 0.03,
+    weightDecay: 5e-4,
+    clipNorm: 1,
+    cells: 4,
+    seed: 0,
+    threads: 1,
+    cacheBytes: 2 * entry + entry - 1,
+    quiet: true,
+  });
+  assert.deepEqual(r.kept, { images: 2, bytes: 2 * entry });
+  assert.deepEqual(loadModelCheckpoint(partial).params, all.params);
 });
