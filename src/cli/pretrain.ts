@@ -33,8 +33,9 @@ tensors; its other tensors, config and vocabulary are unchanged. Then: refseg tr
   --seed N              seed of the head's init and the image order (default 0)
   --threads N           ONNX Runtime intra-op threads (default: all cores)
   --cache-mb N          MiB of memory for the images and targets of the first epoch, kept for the
-                        later ones (default 4096: the built-in recipe's 16,000 images at 128 px);
-                        the rest are made again each epoch; the weights are the same either way
+                        later ones (default 4096, the built-in recipe's 16,000 images at 128 px, or a
+                        quarter of the machine's memory if less); the rest are made again each epoch;
+                        the weights are the same either way
   --quiet               no progress output`;
 
 export const pretrainCommand: Command = {

@@ -9,6 +9,7 @@
 // (docs/restr-tiny-experiments.md, session 9: why the built-in recipe uses it.)
 
 import { readFile } from 'node:fs/promises';
+import { totalmem } from 'node:os';
 import type { DatasetName } from '../data/datasets.js';
 import { type Normalization, decodeImage, letterbox, letterboxMask } from '../data/image.js';
 import { Rng } from '../data/random.js';
@@ -61,9 +62,10 @@ export interface PretrainOptions {
 
 /**
  * The default of `PretrainOptions.cacheBytes`: 4 GiB, all 16,000 training images of the built-in
- * recipe at 128 px (254 KiB each: the normalized image and its class shares, float32).
+ * recipe at 128 px (254 KiB each: the normalized image and its class shares, float32), or a quarter
+ * of the machine's memory where that is less.
  */
-export const PRETRAIN_CACHE_BYTES = 4 * 2 ** 30;
+export const PRETRAIN_CACHE_BYTES = Math.min(4 * 2 ** 30, Math.floor(totalmem() / 4));
 
 export interface PretrainResult {
   steps: number;
