@@ -166,8 +166,8 @@ export async function pretrainVision(o: PretrainOptions): Promise<PretrainResult
   const runner = await StepRunner.create(step, start, o.threads ? { threads: o.threads } : {});
 
   // One image's input and targets, made from its files, or kept from an earlier epoch while the
-  // budget lasts: making them (PNG decoding, letterboxing, masks, shares) took 30-80 ms of a
-  // 170-250 ms step at batch 32 on 2 cores, reading kept ones about 4 ms.
+  // budget lasts: making a batch of 32 (PNG decoding, letterboxing, masks, shares) took 30-80 ms
+  // of a 170-250 ms step on 2 cores, copying 32 kept images about 4 ms.
   const kept = new KeptImages(3 * S * S, N * OUT, images.length, o.cacheBytes ?? PRETRAIN_CACHE_BYTES);
   const made = async (k: number): Promise<{ x: Float32Array; y: Float32Array }> => {
     const hit = kept.get(k);
@@ -256,9 +256,9 @@ export async function pretrainVision(o: PretrainOptions): Promise<PretrainResult
 
 /**
  * Each image's input (X floats) and targets (Y floats), for the first `budget` bytes' worth of
- * images kept, in slabs of up to 256 MiB: a few large arrays rather than one per image, as V8
- * weighs every array's outside memory when it schedules collections (the training loop's cache of
- * decoded images, one array each, made it collect every third step: batch.ts).
+ * images kept, in slabs of up to 256 MiB: a few large arrays rather than one per image (the
+ * training loop's cache of decoded images, one array each, made V8 collect garbage every third
+ * step: batch.ts).
  */
 class KeptImages {
   private readonly slabs: Float32Array[] = [];
