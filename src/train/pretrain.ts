@@ -167,8 +167,11 @@ export async function pretrainVision(o: PretrainOptions): Promise<PretrainResult
 
   // One image's input and targets, made from its files, or kept from an earlier epoch while the
   // budget lasts: making a batch of 32 (PNG decoding, letterboxing, masks, shares) took 30-80 ms
-  // of a 170-250 ms step on 2 cores, copying 32 kept images about 4 ms.
-  const kept = new KeptImages(3 * S * S, N * OUT, images.length, o.cacheBytes ?? PRETRAIN_CACHE_BYTES);
+  // of a 170-250 ms step on 2 cores, copying 32 kept images about 4 ms. A run that ends within its
+  // first epoch sees no image twice, so it keeps none (filling the memory slowed the first epoch).
+  const [X, Y] = [3 * S * S, N * OUT];
+  const secondEpoch = o.steps > Math.floor(images.length / o.batch);
+  const kept = new KeptImages(X, Y, images.length, secondEpoch ? (o.cacheBytes ?? PRETRAIN_CACHE_BYTES) : 0);
   const made = async (k: number): Promise<{ x: Float32Array; y: Float32Array }> => {
     const hit = kept.get(k);
     if (hit) return hit;
@@ -184,14 +187,14 @@ export async function pretrainVision(o: PretrainOptions): Promise<PretrainResult
     kept.keep(k, r.x, r.y);
     return r;
   };
-  const x = new Float32Array(o.batch * 3 * S * S);
-  const y = new Float32Array(o.batch * N * OUT);
+  const x = new Float32Array(o.batch * X);
+  const y = new Float32Array(o.batch * Y);
   const makeBatch = async (picked: number[]) => {
     await Promise.all(
       picked.map(async (k, b) => {
         const r = await made(k);
-        x.set(r.x, b * 3 * S * S);
-        y.set(r.y, b * N * OUT);
+        x.set(r.x, b * X);
+        y.set(r.y, b * Y);
       }),
     );
   };
