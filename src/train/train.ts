@@ -26,6 +26,7 @@ import { Graph, type Tensor } from '../graph/graph.js';
 import * as op from '../graph/ops.js';
 import { evaluate } from '../eval/evaluate.js';
 import { Predictor } from '../infer/predictor.js';
+import { writeFileAtomicSync } from '../io/atomic.js';
 import { loadSafetensors, saveSafetensorsAtomic } from '../io/safetensors.js';
 import type { IoTensor } from '../io/tensor.js';
 import { type PosInit, initModel } from '../models/build.js';
@@ -128,6 +129,26 @@ interface RunState {
 }
 
 const STATE_FILE = 'train-state.safetensors';
+const LOG_FILE = 'log.jsonl';
+
+/**
+ * A resumed run's log, cut back to its checkpoint: the records of steps after it (a run killed
+ * after its last checkpoint logged them; the resumed run logs them again) and a line cut short are
+ * dropped, so the log holds each step once.
+ */
+function trimLog(path: string, step: number): void {
+  if (!existsSync(path)) return;
+  const kept = readFileSync(path, 'utf8')
+    .split('\n')
+    .filter((line) => {
+      try {
+        return (JSON.parse(line) as { step: number }).step <= step;
+      } catch {
+        return false;
+      }
+    });
+  writeFileAtomicSync(path, new TextEncoder().encode(kept.map((l) => `${l}\n`).join('')));
+}
 
 function log(o: TrainOptions, msg: string): void {
   if (!o.quiet) process.stderr.write(`${msg}\n`);
@@ -270,6 +291,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
 
   if (resuming) {
     saved = loadRunState(opts.out);
+    trimLog(join(opts.out, LOG_FILE), saved.st.step);
     // The run's own options, except how far to go and how loud to be.
     o = {
       ...saved.st.options,
@@ -430,7 +452,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     warmupSteps: Math.round(o.warmup * o.steps),
     power: 0.9,
   };
-  const logPath = join(o.out, 'log.jsonl');
+  const logPath = join(o.out, LOG_FILE);
   const bar = o.quiet ? null : new Progress('train', o.steps, { unit: 'steps', initial: st.step });
   const t0 = performance.now() - st.elapsedS * 1000;
   let lastLoss = NaN;
@@ -538,11 +560,11 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
 
 /** Training curves as PNG: loss (smoothed), and validation oIoU and pointing against step. */
 export async function writeCurves(dir: string): Promise<void> {
-  const lines = readFileSync(join(dir, 'log.jsonl'), 'utf8')
+  const lines = readFileSync(join(dir, LOG_FILE), 'utf8')
     .split('\n')
     .filter(Boolean)
     .map((l) => JSON.parse(l) as Partial<LogLine> & { val?: { oIoU: number; pointing?: number | null } });
-  // A resumed run logs steps again from its checkpoint: keep the last record of each step.
+  // The last record of each step (trimLog keeps one; a log cut back by hand may repeat steps).
   const loss = new Map<number, number>();
   const val = new Map<number, { oIoU: number; pointing?: number | null }>();
   for (const l of lines) {

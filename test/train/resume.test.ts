@@ -5,13 +5,19 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { loadRefer } from '../../src/data/refer.js';
 import { writeSynthDataset } from '../../src/data/synth/generate.js';
 import { loadModelCheckpoint } from '../../src/models/checkpoint.js';
 import { type TrainOptions, train } from '../../src/train/train.js';
 import { testTrainOptions, trainLog as losses } from '../helpers/cli.js';
 
+const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const root = mkdtempSync(join(tmpdir(), 'refseg-resume-'));
+test.before(() =>
+  writeSynthDataset({ flavor: 'synth-refcoco', out: join(root, 'data'), images: 24, size: 64, seed: 1 }),
+);
 test.after(() => rmSync(root, { recursive: true, force: true }));
 
 function options(out: string, extra: Partial<TrainOptions> = {}): TrainOptions {
@@ -32,13 +38,6 @@ function options(out: string, extra: Partial<TrainOptions> = {}): TrainOptions {
 }
 
 test('N steps + stop + resume + N steps equals 2N straight steps', async () => {
-  await writeSynthDataset({
-    flavor: 'synth-refcoco',
-    out: join(root, 'data'),
-    images: 24,
-    size: 64,
-    seed: 1,
-  });
   const straight = join(root, 'straight');
   const split = join(root, 'split');
   await train(options(straight));
@@ -119,4 +118,92 @@ test('--queries: one per training image joins the samples, and a resumed run is 
     train(options(join(root, 'queries-bad'), { queries: ['synth.colour'] })),
     /annotation \d+: no string field 'synth.colour' \(--queries names fields every object has\)/,
   );
+});
+
+test('N steps + SIGKILL + resume + N steps equals 2N straight steps (two workers, as the recipe)', async (t) => {
+  // `refseg train` as a child process, killed (no chance to clean up) once it is past its first
+  // checkpoint (every 4 steps); `--resume` goes on from the last one, and its log holds each step once.
+  const run = (out: string, extra: string[] = []) =>
+    spawn(
+      process.execPath,
+      [
+        MAIN,
+        'train',
+        '--config',
+        'restr-tiny',
+        '--set',
+        'imageSize=64',
+        '--set',
+        'vision.depth=1',
+        '--set',
+        'language.depth=1',
+        '--set',
+        'fusion.depth=2',
+        '--data',
+        join(root, 'data'),
+        '--dataset',
+        'synth-refcoco',
+        '--out',
+        out,
+        '--steps',
+        '40',
+        '--batch',
+        '4',
+        '--per-image',
+        '2',
+        '--workers',
+        '2',
+        '--lr',
+        '1e-3',
+        '--warmup',
+        '0.2',
+        '--clip-norm',
+        '1',
+        '--seed',
+        '3',
+        '--eval-every',
+        '0',
+        '--checkpoint-every',
+        '4',
+        ...extra,
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+  const exit = (c: ChildProcess) =>
+    new Promise<{ code: number | null; signal: string | null; err: string }>((resolve) => {
+      let err = '';
+      c.stderr!.on('data', (d: Buffer) => (err += d));
+      c.on('exit', (code, signal) => resolve({ code, signal, err }));
+    });
+  const straight = join(root, 'kill-straight');
+  const killed = join(root, 'kill-split');
+  const s = await exit(run(straight));
+  assert.equal(s.code, 0, s.err);
+
+  const child = run(killed);
+  t.after(() => void (child.exitCode === null && child.kill('SIGKILL')));
+  const ended = exit(child);
+  const logged = () => (existsSync(join(killed, 'log.jsonl')) ? losses(killed).length : 0);
+  while (logged() < 6 && child.exitCode === null) await new Promise((r) => setTimeout(r, 2));
+  child.kill('SIGKILL');
+  const k = await ended;
+  assert.equal(k.signal, 'SIGKILL', `the run ended before it was killed: ${k.err}`);
+  const atKill = losses(killed).length;
+  assert.ok(atKill < 40, 'killed before its last step');
+
+  const r = await exit(run(killed, ['--resume']));
+  assert.equal(r.code, 0, r.err);
+  const from = Number(/resuming \S+ at step (\d+)\/40/.exec(r.err)?.[1]);
+  assert.ok(
+    from >= 4 && from % 4 === 0 && from <= atKill,
+    `resumed at its last checkpoint (step ${from}, killed after ${atKill})`,
+  );
+  assert.deepEqual(
+    losses(killed).map((l) => [l.step, l.loss]),
+    losses(straight).map((l) => [l.step, l.loss]),
+    'each step logged once, with the same loss',
+  );
+  const wa = loadModelCheckpoint(join(straight, 'last.safetensors')).params;
+  const wb = loadModelCheckpoint(join(killed, 'last.safetensors')).params;
+  for (const [k, v] of wa) assert.deepEqual(wb.get(k), v, `weights of ${k} differ`);
 });
