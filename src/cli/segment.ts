@@ -5,8 +5,8 @@
 // Also home of the flag helpers `serve` and `demo` share (usage errors exit 2 naming the flag, as
 // model-commands.ts does).
 
-import { dirname, extname } from 'node:path';
-import { mkdir, readFile } from 'node:fs/promises';
+import { extname } from 'node:path';
+import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { heatmapOverlay, overlayMask } from '../infer/draw.js';
 import { maskPng, rgbPng } from '../infer/png.js';
@@ -113,7 +113,6 @@ export const segmentCommand: Command = {
           for (const [path, make] of files) {
             if (!path) continue;
             const p = numberedPath(path, k, texts.length);
-            await mkdir(dirname(p), { recursive: true });
             await writeFileAtomic(p, await make());
             written.push(p);
           }

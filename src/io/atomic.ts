@@ -4,7 +4,8 @@
 // within one file system), fsync it (so the rename never points at unwritten blocks after a
 // crash), rename it over the target, then fsync the folder (so the rename itself is durable).
 // Killing the process at any moment leaves either the old file or the new one, never a mix; a
-// failed write removes its temp file and leaves the old file untouched.
+// failed write removes its temp file and leaves the old file untouched. A missing folder is made
+// first (`--out runs/model.safetensors` in a fresh checkout).
 
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
@@ -32,6 +33,7 @@ function isUnsupported(e: unknown): boolean {
 
 /** Replaces `target` with `data` atomically and durably. */
 export async function writeFileAtomic(target: string, data: AtomicData, mode = 0o644): Promise<void> {
+  await fsp.mkdir(path.dirname(target), { recursive: true });
   const tmp = tempPathFor(target);
   let fh: fsp.FileHandle | undefined;
   try {
@@ -63,6 +65,7 @@ export async function writeFileAtomic(target: string, data: AtomicData, mode = 0
 
 /** Synchronous twin of `writeFileAtomic` (for exit handlers and simple scripts). */
 export function writeFileAtomicSync(target: string, data: AtomicData, mode = 0o644): void {
+  fs.mkdirSync(path.dirname(target), { recursive: true });
   const tmp = tempPathFor(target);
   let fd: number | undefined;
   try {

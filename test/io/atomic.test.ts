@@ -42,8 +42,10 @@ for (const [label, write] of [
       await assert.rejects(write(p, failing()), /disk on fire/);
       assert.equal(fs.readFileSync(p, 'utf8'), 'good checkpoint');
       assert.deepEqual(fs.readdirSync(dir), ['ckpt.bin']);
-      await assert.rejects(write(path.join(dir, 'missing', 'x.bin'), Buffer.from('x')), /ENOENT/);
+      await assert.rejects(write(path.join(dir, 'ckpt.bin', 'x.bin'), Buffer.from('x')), /EEXIST|ENOTDIR/);
       assert.deepEqual(fs.readdirSync(dir), ['ckpt.bin']);
+      await write(path.join(dir, 'runs', 'p16', 'x.bin'), Buffer.from('x')); // missing folders are made
+      assert.equal(fs.readFileSync(path.join(dir, 'runs', 'p16', 'x.bin'), 'utf8'), 'x');
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
