@@ -10,16 +10,14 @@
 //
 //   node dist/scripts/breakdown.js CKPT DATA DATASET [SPLIT] [--limit N] [--threads N]
 
-import { parseArgs } from 'node:util';
-import type { DatasetName } from '../src/data/datasets.js';
-import { decodeSegmentation, loadRefer, type ReferObject, sampleMask } from '../src/data/refer.js';
+import { decodeSegmentation, type ReferObject, sampleMask } from '../src/data/refer.js';
 import { lexicon } from '../src/data/synth/language.js';
 import { textEncoderFromCheckpoint } from '../src/data/text.js';
 import { tokenizeWords } from '../src/data/tokenizer.js';
 import { evaluate } from '../src/eval/evaluate.js';
 import { pointingHit } from '../src/eval/metrics.js';
 import { Predictor } from '../src/infer/predictor.js';
-import { loadModelCheckpoint } from '../src/models/checkpoint.js';
+import { evalScript } from './eval-args.js';
 
 interface Tally {
   n: number;
@@ -30,18 +28,9 @@ interface Tally {
   hitU: number;
 }
 
-const { positionals, values } = parseArgs({
-  allowPositionals: true,
-  options: { limit: { type: 'string' }, threads: { type: 'string' } },
+const { ckpt, ck, dataset, split, set, samples, session } = await evalScript('breakdown', {
+  withObjects: true,
 });
-const [ckpt, root, dataset, split = 'val'] = positionals;
-if (!ckpt || !root || !dataset) {
-  console.error('usage: node dist/scripts/breakdown.js CKPT DATA DATASET [SPLIT] [--limit N] [--threads N]');
-  process.exit(2);
-}
-const ck = loadModelCheckpoint(ckpt);
-const set = await loadRefer({ root, dataset: dataset as DatasetName, split, withObjects: true });
-const samples = values.limit ? set.samples.slice(0, Number(values.limit)) : set.samples;
 const threshold = ck.def.threshold(ck.config);
 const lex = lexicon();
 const groups = new Map<string, Tally>();
@@ -103,17 +92,12 @@ function coverage(s: (typeof samples)[number], pred: Uint8Array, words: string[]
 }
 
 // evaluate() scores exactly as `refseg eval` does; each expression is then filed under its groups
-const predictor = await Predictor.create(
-  ck.def,
-  ck.config,
-  ck.params,
-  values.threads ? { threads: Number(values.threads) } : {},
-);
+const predictor = await Predictor.create(ck.def, ck.config, ck.params, session);
 await evaluate({
   predictor,
   encoder: textEncoderFromCheckpoint(ck.vocab, ck.def.maxTokens(ck.config), ckpt),
   samples,
-  dataset: dataset as DatasetName,
+  dataset,
   split,
   threshold,
   progress: true,

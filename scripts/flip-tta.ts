@@ -8,34 +8,15 @@
 //
 //   node dist/scripts/flip-tta.js CKPT DATA DATASET [SPLIT] [--limit N] [--threads N]
 
-import { parseArgs } from 'node:util';
 import { hasHorizontalWord } from '../src/data/batching.js';
-import type { DatasetName } from '../src/data/datasets.js';
-import { loadRefer } from '../src/data/refer.js';
 import { textEncoderFromCheckpoint } from '../src/data/text.js';
 import { type EvalPredictor, evaluate, evaluationGroups } from '../src/eval/evaluate.js';
 import { Predictor } from '../src/infer/predictor.js';
-import { loadModelCheckpoint } from '../src/models/checkpoint.js';
+import { evalScript } from './eval-args.js';
 
-const { positionals, values } = parseArgs({
-  allowPositionals: true,
-  options: { limit: { type: 'string' }, threads: { type: 'string' } },
-});
-const [ckpt, root, dataset, split = 'val'] = positionals;
-if (!ckpt || !root || !dataset) {
-  console.error('usage: node dist/scripts/flip-tta.js CKPT DATA DATASET [SPLIT] [--limit N] [--threads N]');
-  process.exit(2);
-}
-const ck = loadModelCheckpoint(ckpt);
-const predictor = await Predictor.create(
-  ck.def,
-  ck.config,
-  ck.params,
-  values.threads ? { threads: Number(values.threads) } : {},
-);
+const { ckpt, ck, dataset, split, samples, session } = await evalScript('flip-tta');
+const predictor = await Predictor.create(ck.def, ck.config, ck.params, session);
 const S = predictor.imageSize;
-const set = await loadRefer({ root, dataset: dataset as DatasetName, split });
-const samples = values.limit ? set.samples.slice(0, Number(values.limit)) : set.samples;
 const encoder = textEncoderFromCheckpoint(ck.vocab, predictor.maxTokens, ckpt);
 const threshold = ck.def.threshold(ck.config);
 
@@ -83,7 +64,7 @@ for (const [name, p] of [
       predictor: p,
       encoder,
       samples,
-      dataset: dataset as DatasetName,
+      dataset,
       split,
       threshold,
       progress: { label: name },

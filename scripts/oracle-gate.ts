@@ -10,35 +10,22 @@
 //
 //   node dist/scripts/oracle-gate.js CKPT DATA DATASET [SPLIT] [--limit N] [--threads N]
 
-import { parseArgs } from 'node:util';
-import type { DatasetName } from '../src/data/datasets.js';
 import { letterboxMask } from '../src/data/image.js';
-import { type ReferSample, loadRefer, sampleMask } from '../src/data/refer.js';
+import { type ReferSample, sampleMask } from '../src/data/refer.js';
 import { textEncoderFromCheckpoint } from '../src/data/text.js';
 import { evaluate, evaluationGroups } from '../src/eval/evaluate.js';
 import type { Node } from '../src/graph/graph.js';
 import { toModelProto } from '../src/graph/onnx.js';
 import { buildInference } from '../src/models/build.js';
-import { loadModelCheckpoint } from '../src/models/checkpoint.js';
 import type { RestrConfig } from '../src/models/restr/config.js';
 import { Session } from '../src/runtime/session.js';
+import { evalScript } from './eval-args.js';
 
 const GATES = ['model', 'masked', 'oracle'] as const;
 const OFF = -30; // a logit whose sigmoid is 0 in float32 terms (9e-14)
 const ON = 30;
 
-const { positionals, values } = parseArgs({
-  allowPositionals: true,
-  options: { limit: { type: 'string' }, threads: { type: 'string' } },
-});
-const [ckpt, root, dataset, split = 'val'] = positionals;
-if (!ckpt || !root || !dataset) {
-  console.error(
-    'usage: node dist/scripts/oracle-gate.js CKPT DATA DATASET [SPLIT] [--limit N] [--threads N]',
-  );
-  process.exit(2);
-}
-const ck = loadModelCheckpoint(ckpt);
+const { ckpt, ck, dataset, split, samples, session: sessionOptions } = await evalScript('oracle-gate');
 if (ck.def.kind !== 'restr') throw new Error(`${ckpt}: a ${ck.def.kind} checkpoint; the gate is ReSTR's`);
 const config = ck.config as RestrConfig;
 if (!config.decoder) throw new Error(`${ckpt}: decoder = false, there is no gate to replace`);
@@ -55,11 +42,9 @@ const gateIn = built.graph.input('gate_logits', 'float32', ['B', Nv, 1]);
 (sigmoids[0] as { -readonly [K in keyof Node]: Node[K] }).inputs = [gateIn];
 const session = await Session.create(
   toModelProto(built.graph, { outputs: built.outputs, paramValues: ck.params }),
-  values.threads ? { threads: Number(values.threads) } : {},
+  sessionOptions,
 );
 
-const set = await loadRefer({ root, dataset: dataset as DatasetName, split });
-const samples = values.limit ? set.samples.slice(0, Number(values.limit)) : set.samples;
 const encoder = textEncoderFromCheckpoint(ck.vocab, ck.def.maxTokens(ck.config), ckpt);
 const threshold = ck.def.threshold(ck.config);
 
@@ -113,7 +98,7 @@ for (const gate of GATES) {
     },
     encoder,
     samples,
-    dataset: dataset as DatasetName,
+    dataset,
     split,
     threshold,
     progress: { label: `gate ${gate}` },

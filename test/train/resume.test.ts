@@ -20,10 +20,12 @@ test.before(() =>
 );
 test.after(() => rmSync(root, { recursive: true, force: true }));
 
+const SETS = ['imageSize=64', 'vision.depth=1', 'language.depth=1', 'fusion.depth=2'];
+
 function options(out: string, extra: Partial<TrainOptions> = {}): TrainOptions {
   return testTrainOptions({
     config: 'restr-tiny',
-    sets: ['imageSize=64', 'vision.depth=1', 'language.depth=1', 'fusion.depth=2'],
+    sets: SETS,
     data: join(root, 'data'),
     out,
     steps: 6,
@@ -123,48 +125,16 @@ test('--queries: one per training image joins the samples, and a resumed run is 
 test('N steps + SIGKILL + resume + N steps equals 2N straight steps (two workers, as the recipe)', async (t) => {
   // `refseg train` as a child process, killed (no chance to clean up) once it is past its first
   // checkpoint (every 4 steps); `--resume` goes on from the last one, and its log holds each step once.
+  const flags =
+    '--steps 40 --batch 4 --per-image 2 --workers 2 --lr 1e-3 --warmup 0.2 --clip-norm 1 --seed 3 ' +
+    '--eval-every 0 --checkpoint-every 4';
   const run = (out: string, extra: string[] = []) =>
     spawn(
       process.execPath,
       [
-        MAIN,
-        'train',
-        '--config',
-        'restr-tiny',
-        '--set',
-        'imageSize=64',
-        '--set',
-        'vision.depth=1',
-        '--set',
-        'language.depth=1',
-        '--set',
-        'fusion.depth=2',
-        '--data',
-        join(root, 'data'),
-        '--dataset',
-        'synth-refcoco',
-        '--out',
-        out,
-        '--steps',
-        '40',
-        '--batch',
-        '4',
-        '--per-image',
-        '2',
-        '--workers',
-        '2',
-        '--lr',
-        '1e-3',
-        '--warmup',
-        '0.2',
-        '--clip-norm',
-        '1',
-        '--seed',
-        '3',
-        '--eval-every',
-        '0',
-        '--checkpoint-every',
-        '4',
+        ...[MAIN, 'train', '--config', 'restr-tiny', ...SETS.flatMap((x) => ['--set', x])],
+        ...['--data', join(root, 'data'), '--dataset', 'synth-refcoco', '--out', out],
+        ...flags.split(' '),
         ...extra,
       ],
       { stdio: ['ignore', 'ignore', 'pipe'] },
