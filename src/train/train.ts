@@ -564,7 +564,7 @@ export async function writeCurves(dir: string): Promise<void> {
     .split('\n')
     .filter(Boolean)
     .map((l) => JSON.parse(l) as Partial<LogLine> & { val?: { oIoU: number; pointing?: number | null } });
-  // The last record of each step (a resumed run's log holds one since trimLog; older logs may repeat steps).
+  // The last record of each step (trimLog leaves one on resume; older logs may repeat steps).
   const loss = new Map<number, number>();
   const val = new Map<number, { oIoU: number; pointing?: number | null }>();
   for (const l of lines) {
