@@ -131,6 +131,21 @@ interface RunState {
 const STATE_FILE = 'train-state.safetensors';
 const LOG_FILE = 'log.jsonl';
 
+type LogRecord = Partial<LogLine> & { step: number; val?: { oIoU: number; pointing?: number | null } };
+
+/** The records of a run's log, a line cut short (a process killed while writing it) left out. */
+function readLog(path: string): LogRecord[] {
+  const records: LogRecord[] = [];
+  for (const line of readFileSync(path, 'utf8').split('\n')) {
+    try {
+      records.push(JSON.parse(line) as LogRecord);
+    } catch {
+      // an empty line, or one cut short
+    }
+  }
+  return records;
+}
+
 /**
  * A resumed run's log, cut back to its checkpoint: the records of steps after it (a run killed
  * after its last checkpoint logged them; the resumed run logs them again) and a line cut short are
@@ -138,16 +153,8 @@ const LOG_FILE = 'log.jsonl';
  */
 function trimLog(path: string, step: number): void {
   if (!existsSync(path)) return;
-  const kept = readFileSync(path, 'utf8')
-    .split('\n')
-    .filter((line) => {
-      try {
-        return (JSON.parse(line) as { step: number }).step <= step;
-      } catch {
-        return false;
-      }
-    });
-  writeFileAtomicSync(path, new TextEncoder().encode(kept.map((l) => `${l}\n`).join('')));
+  const kept = readLog(path).filter((r) => r.step <= step);
+  writeFileAtomicSync(path, Buffer.from(kept.map((r) => `${JSON.stringify(r)}\n`).join('')));
 }
 
 function log(o: TrainOptions, msg: string): void {
@@ -560,16 +567,12 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
 
 /** Training curves as PNG: loss (smoothed), and validation oIoU and pointing against step. */
 export async function writeCurves(dir: string): Promise<void> {
-  const lines = readFileSync(join(dir, LOG_FILE), 'utf8')
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => JSON.parse(l) as Partial<LogLine> & { val?: { oIoU: number; pointing?: number | null } });
   // The last record of each step (trimLog leaves one on resume; older logs may repeat steps).
   const loss = new Map<number, number>();
-  const val = new Map<number, { oIoU: number; pointing?: number | null }>();
-  for (const l of lines) {
-    if (l.val) val.set(l.step!, l.val);
-    else if (l.finite && l.loss !== undefined) loss.set(l.step!, l.loss);
+  const val = new Map<number, NonNullable<LogRecord['val']>>();
+  for (const l of readLog(join(dir, LOG_FILE))) {
+    if (l.val) val.set(l.step, l.val);
+    else if (l.finite && l.loss !== undefined) loss.set(l.step, l.loss);
   }
   const steps = [...loss.keys()].sort((a, b) => a - b);
   const smoothed: [number, number][] = [];
