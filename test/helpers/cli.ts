@@ -1,9 +1,11 @@
 // In-process runs of `refseg` commands for the CLI tests: console output captured, and raw stderr
 // writes (progress bars) captured into `err` too, so nothing reaches the test runner's output.
 
+import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import type { TrainOptions } from '../../src/train/train.js';
 
 export interface CliResult {
@@ -28,6 +30,36 @@ export async function runCli(
   } finally {
     t.mock.restoreAll();
   }
+}
+
+const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+
+export interface CliProcess {
+  child: ChildProcess;
+  /** What it has printed so far. */
+  out: string;
+  err: string;
+  /** Its end, once its output is all read. */
+  ended: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** `refseg ARGV` as a real child process (signals, kills), killed at the test's end if still running. */
+export function spawnCli(
+  t: TestContext,
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv = process.env,
+): CliProcess {
+  const child = spawn(process.execPath, [MAIN, ...argv], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  t.after(() => void (child.exitCode === null && child.signalCode === null && child.kill('SIGKILL')));
+  const p: CliProcess = {
+    child,
+    out: '',
+    err: '',
+    ended: new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal }))),
+  };
+  child.stdout!.on('data', (d: Buffer) => (p.out += d));
+  child.stderr!.on('data', (d: Buffer) => (p.err += d));
+  return p;
 }
 
 /** `train()` options for a short, quiet, single-threaded test run; tests override what they test. */

@@ -5,11 +5,9 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { spawnCli } from '../helpers/cli.js';
 import { bundledExample, tempCheckpoint } from '../infer/helpers.js';
 
-const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const example = bundledExample();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -23,41 +21,29 @@ function form(text: string): FormData {
 test('SIGTERM: readiness off, in-flight request finishes, new ones refused, exit 0', async (t) => {
   const ck = await tempCheckpoint();
   t.after(ck.cleanup);
-  const child = spawn(
-    process.execPath,
-    [MAIN, 'serve', '--checkpoint', ck.path, '--port', '0', '--threads', '1'],
-    {
-      env: { ...process.env, REFSEG_TEST_INFERENCE_DELAY_MS: '1500' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  t.after(() => {
-    if (child.exitCode === null) child.kill('SIGKILL');
+  const server = spawnCli(t, ['serve', '--checkpoint', ck.path, '--port', '0', '--threads', '1'], {
+    ...process.env,
+    REFSEG_TEST_INFERENCE_DELAY_MS: '1500',
   });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d));
-  child.stderr.on('data', (d: Buffer) => (stderr += d));
-  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
 
   // The URL is printed once listening; readiness follows model load + warm-up.
   let url = '';
   for (let i = 0; i < 200 && !url; i++) {
-    url = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(stdout)?.[1] ?? '';
+    url = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(server.out)?.[1] ?? '';
     if (!url) await sleep(50);
   }
-  assert.ok(url, `no URL printed; stdout: ${stdout} stderr: ${stderr}`);
+  assert.ok(url, `no URL printed; stdout: ${server.out} stderr: ${server.err}`);
   let ready = false;
   for (let i = 0; i < 200 && !ready; i++) {
     ready = (await fetch(`${url}/readyz`)).status === 200;
     if (!ready) await sleep(50);
   }
-  assert.ok(ready, `never ready; stderr: ${stderr}`);
+  assert.ok(ready, `never ready; stderr: ${server.err}`);
 
   const inFlight = fetch(`${url}/v1/segment`, { method: 'POST', body: form(example.expressions[0]!.text) });
   inFlight.catch(() => {}); // awaited below; this only keeps an early failure from going unhandled
   await sleep(300); // the request is in the worker now (it sleeps 1.5 s there)
-  child.kill('SIGTERM');
+  server.child.kill('SIGTERM');
   await sleep(150);
 
   const readyz = await fetch(`${url}/readyz`);
@@ -74,6 +60,6 @@ test('SIGTERM: readiness off, in-flight request finishes, new ones refused, exit
   const body = (await res.json()) as { width: number; height: number };
   assert.deepEqual([body.width, body.height], [example.width, example.height]);
 
-  assert.equal(await exited, 0, `exit code; stderr: ${stderr}`);
-  assert.match(stdout, /SIGTERM, draining[\s\S]*stopped/);
+  assert.equal((await server.ended).code, 0, `exit code; stderr: ${server.err}`);
+  assert.match(server.out, /SIGTERM, draining[\s\S]*stopped/);
 });

@@ -5,15 +5,12 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type ChildProcess, spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { loadRefer } from '../../src/data/refer.js';
 import { writeSynthDataset } from '../../src/data/synth/generate.js';
 import { loadModelCheckpoint } from '../../src/models/checkpoint.js';
 import { type TrainOptions, train } from '../../src/train/train.js';
-import { testTrainOptions, trainLog as losses } from '../helpers/cli.js';
+import { spawnCli, testTrainOptions, trainLog as losses } from '../helpers/cli.js';
 
-const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const root = mkdtempSync(join(tmpdir(), 'refseg-resume-'));
 test.before(() =>
   writeSynthDataset({ flavor: 'synth-refcoco', out: join(root, 'data'), images: 24, size: 64, seed: 1 }),
@@ -129,44 +126,31 @@ test('N steps + SIGKILL + resume + N steps equals 2N straight steps (two workers
     '--steps 40 --batch 4 --per-image 2 --workers 2 --lr 1e-3 --warmup 0.2 --clip-norm 1 --seed 3 ' +
     '--eval-every 0 --checkpoint-every 4';
   const run = (out: string, extra: string[] = []) =>
-    spawn(
-      process.execPath,
-      [
-        ...[MAIN, 'train', '--config', 'restr-tiny', ...SETS.flatMap((x) => ['--set', x])],
-        ...['--data', join(root, 'data'), '--dataset', 'synth-refcoco', '--out', out],
-        ...flags.split(' '),
-        ...extra,
-      ],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
-    );
-  const exit = (c: ChildProcess) =>
-    new Promise<{ code: number | null; signal: string | null; err: string }>((resolve) => {
-      let err = '';
-      c.stderr!.on('data', (d: Buffer) => (err += d));
-      c.on('exit', (code, signal) => resolve({ code, signal, err }));
-    });
+    spawnCli(t, [
+      ...['train', '--config', 'restr-tiny', ...SETS.flatMap((x) => ['--set', x])],
+      ...['--data', join(root, 'data'), '--dataset', 'synth-refcoco', '--out', out],
+      ...flags.split(' '),
+      ...extra,
+    ]);
   const straight = join(root, 'kill-straight');
   const killed = join(root, 'kill-split');
-  const s = await exit(run(straight));
-  assert.equal(s.code, 0, s.err);
+  const s = run(straight);
+  assert.equal((await s.ended).code, 0, s.err);
 
-  const child = run(killed);
-  t.after(() => void (child.exitCode === null && child.kill('SIGKILL')));
-  const ended = exit(child);
+  const k = run(killed);
   // complete lines only: the child may be halfway through writing one
   const logged = () =>
     existsSync(join(killed, 'log.jsonl'))
       ? readFileSync(join(killed, 'log.jsonl'), 'utf8').split('\n').length - 1
       : 0;
-  while (logged() < 6 && child.exitCode === null) await new Promise((r) => setTimeout(r, 2));
-  child.kill('SIGKILL');
-  const k = await ended;
-  assert.equal(k.signal, 'SIGKILL', `the run ended before it was killed: ${k.err}`);
+  while (logged() < 6 && k.child.exitCode === null) await new Promise((r) => setTimeout(r, 2));
+  k.child.kill('SIGKILL');
+  assert.equal((await k.ended).signal, 'SIGKILL', `the run ended before it was killed: ${k.err}`);
   const atKill = losses(killed).length;
   assert.ok(atKill < 40, 'killed before its last step');
 
-  const r = await exit(run(killed, ['--resume']));
-  assert.equal(r.code, 0, r.err);
+  const r = run(killed, ['--resume']);
+  assert.equal((await r.ended).code, 0, r.err);
   const from = Number(/resuming \S+ at step (\d+)\/40/.exec(r.err)?.[1]);
   assert.ok(
     from >= 4 && from % 4 === 0 && from <= atKill,
@@ -179,5 +163,5 @@ test('N steps + SIGKILL + resume + N steps equals 2N straight steps (two workers
   );
   const wa = loadModelCheckpoint(join(straight, 'last.safetensors')).params;
   const wb = loadModelCheckpoint(join(killed, 'last.safetensors')).params;
-  for (const [k, v] of wa) assert.deepEqual(wb.get(k), v, `weights of ${k} differ`);
+  for (const [name, v] of wa) assert.deepEqual(wb.get(name), v, `weights of ${name} differ`);
 });
