@@ -9,6 +9,7 @@
 //   node dist/scripts/flip-tta.js CKPT DATA DATASET [SPLIT] [--limit N] [--threads N]
 
 import { hasHorizontalWord } from '../src/data/batching.js';
+import { flipHorizontal } from '../src/data/image.js';
 import { textEncoderFromCheckpoint } from '../src/data/text.js';
 import { type EvalPredictor, evaluate, evaluationGroups } from '../src/eval/evaluate.js';
 import { Predictor } from '../src/infer/predictor.js';
@@ -20,11 +21,9 @@ const S = predictor.imageSize;
 const encoder = textEncoderFromCheckpoint(ck.vocab, predictor.maxTokens, ckpt);
 const threshold = ck.def.threshold(ck.config);
 
-/** Mirrors each S×S plane of `src` (planes after one another) into `dst`. */
-function mirror(src: Float32Array, dst: Float32Array): void {
-  for (let row = 0; row < src.length; row += S)
-    for (let x = 0; x < S; x++) dst[row + x] = src[row + S - 1 - x]!;
-}
+/** Each S×S plane of `planes` (planes after one another) mirrored left↔right. */
+const mirror = (planes: Float32Array) =>
+  flipHorizontal({ width: S, height: planes.length / S, data: planes }, 1).data;
 
 // evaluate() runs the samples grouped by image, batch by batch: `order[cursor + k]` is row k.
 const order = evaluationGroups(samples).flat();
@@ -37,11 +36,7 @@ const flip: EvalPredictor = {
   maxTokens: predictor.maxTokens,
   async predict(images: Float32Array, tokens: BigInt64Array, n: number) {
     const plain = await predictor.predict(images, tokens, n);
-    const mirrored = new Float32Array(images.length);
-    mirror(images, mirrored);
-    const other = (await predictor.predict(mirrored, tokens, n)).maskLogits;
-    const back = new Float32Array(other.length);
-    mirror(other, back);
+    const back = mirror((await predictor.predict(mirror(images), tokens, n)).maskLogits);
     const out = plain.maskLogits.slice();
     for (let k = 0; k < n; k++) {
       if (hasHorizontalWord(order[cursor + k]!.sentence)) continue;

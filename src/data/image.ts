@@ -517,13 +517,13 @@ export function binarize(prob: Float32Array, threshold: number): Uint8Array {
 
 // ---------- simple geometric/photometric transforms (augmentation in batching.ts) ----------
 
-/** Mirror an HWC image with `c` channels left↔right. */
-export function flipHorizontal<T extends { width: number; height: number; data: Uint8Array }>(
+/** Mirror an HWC image with `c` channels left↔right (or, with c = 1, planes of rows stacked). */
+export function flipHorizontal<T extends { width: number; height: number; data: Uint8Array | Float32Array }>(
   img: T,
   c: number,
 ): T {
   const { width: w, height: h, data } = img;
-  const out = new Uint8Array(data.length);
+  const out = data.slice() as T['data'];
   for (let y = 0; y < h; y++) {
     for (let x = 0; x < w; x++) {
       const s = (y * w + x) * c;
